@@ -1,0 +1,89 @@
+import os from 'node:os';
+import { z } from 'zod';
+
+/** Raised at start-up for a bad environment; the message names the variable so operators can fix it. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const intIn = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+const list = z
+  .string()
+  .transform((s) => s.split(',').map((p) => p.trim()).filter((p) => p.length > 0));
+
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const schema = z.object({
+  PORT: intIn(0, 65535).default(8000),
+  HOST: z.string().trim().min(1).default('0.0.0.0'),
+  LOG_LEVEL: z.enum(logLevels).default('info'),
+  VALID_API_KEYS: list.optional(),
+  CORS_ORIGINS: list.default([]),
+  LLM_BASE_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+  LLM_API_KEY: z.string().optional(),
+  LLM_MODEL: z.string().trim().min(1).optional(),
+  LLM_TIMEOUT_MS: intIn(1, 3_600_000).default(60_000),
+  LLM_MAX_RETRIES: intIn(0, 10).default(2),
+  AGENT_INSTRUCTIONS: z.string().optional(),
+  AGENT_MAX_STEPS: intIn(1, 100).default(8),
+  AGENT_HISTORY_MESSAGES: intIn(0, 100_000).default(50),
+  DATABASE_URL: z.string().trim().min(1).default('sqlite:./data/agent-api.db'),
+  WORKERS: z
+    .string()
+    .trim()
+    .transform((s, ctx) => {
+      if (s === 'auto') return os.availableParallelism();
+      const n = /^\d+$/.test(s) ? Number(s) : NaN;
+      if (!Number.isInteger(n) || n < 1 || n > 256) {
+        ctx.addIssue({ code: 'custom', message: 'must be a whole number from 1 to 256, or "auto"' });
+        return z.NEVER;
+      }
+      return n;
+    })
+    .default(1),
+  SSE_HEARTBEAT_MS: intIn(10, 3_600_000).default(15_000),
+  SHUTDOWN_GRACE_MS: intIn(0, 3_600_000).default(10_000),
+  BODY_LIMIT_BYTES: intIn(1024, 100 * 1024 * 1024).default(1024 * 1024),
+});
+
+export type Config = z.output<typeof schema>;
+export type Env = Record<string, string | undefined>;
+
+/** Empty strings count as unset, as in most `.env` tooling. */
+function withoutBlanks(env: Env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const v = env[key];
+    if (v !== undefined && v.trim() !== '') out[key] = v;
+  }
+  return out;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const parsed = schema.safeParse(withoutBlanks(env));
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const config = parsed.data;
+  if (config.VALID_API_KEYS?.length === 0) {
+    throw new ConfigError('Invalid configuration:\n  VALID_API_KEYS: lists no key (comma-separated keys expected)');
+  }
+  return config;
+}
+
+/** Reads `.env` from the working directory if present; real environment variables win. */
+export function loadDotEnv(path = '.env'): void {
+  try {
+    process.loadEnvFile(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
