@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { z } from 'zod';
+import { parseDatabaseUrl } from './store/database-url.js';
 
 /** Raised at start-up for a bad environment; the message names the variable so operators can fix it. */
 export class ConfigError extends Error {
@@ -34,7 +35,11 @@ const schema = z.object({
   AGENT_INSTRUCTIONS: z.string().optional(),
   AGENT_MAX_STEPS: intIn(1, 100).default(8),
   AGENT_HISTORY_MESSAGES: intIn(0, 100_000).default(50),
-  DATABASE_URL: z.string().trim().min(1).default('sqlite:./data/agent-api.db'),
+  DATABASE_URL: z
+    .string()
+    .trim()
+    .refine((u) => parseDatabaseUrl(u) !== undefined, 'must be sqlite:PATH, sqlite::memory: or postgres://…')
+    .default('sqlite:./data/agent-api.db'),
   WORKERS: z
     .string()
     .trim()
@@ -50,6 +55,7 @@ const schema = z.object({
     .default(1),
   SSE_HEARTBEAT_MS: intIn(10, 3_600_000).default(15_000),
   SHUTDOWN_GRACE_MS: intIn(0, 3_600_000).default(10_000),
+  RATE_LIMIT_PER_MINUTE: intIn(0, 1_000_000).default(0),
   BODY_LIMIT_BYTES: intIn(1024, 100 * 1024 * 1024).default(1024 * 1024),
 });
 

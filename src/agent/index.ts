@@ -4,3 +4,4 @@ export type { AgentEvent, StreamEvent, Usage } from './events.js';
 export type { ChatMessage, ToolCall } from './messages.js';
 export { createChatModel, type ChatModelSettings } from './model.js';
 export { defaultTools } from './tools/index.js';
+export { Transcript } from './transcript.js';

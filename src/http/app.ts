@@ -1,0 +1,117 @@
+import { randomUUID } from 'node:crypto';
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { Agent } from '../agent/agent.js';
+import type { Store } from '../store/store.js';
+import { ApiKeys } from './api-keys.js';
+import { registerDocs } from './docs.js';
+import { registerErrorHandlers } from './error-handler.js';
+import { ApiError } from './errors.js';
+import { chatRoutes } from './routes/chat.js';
+import { healthRoutes } from './routes/health.js';
+import { sessionRoutes } from './routes/sessions.js';
+import { TurnRunner } from './turn-runner.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Routes are authenticated unless they opt out with `config: { public: true }`. */
+    public?: boolean;
+  }
+  interface FastifyRequest {
+    /** Opaque id of the caller's API key; the owner of the sessions it creates. */
+    owner: string;
+  }
+  interface FastifyInstance {
+    turns: TurnRunner;
+  }
+}
+
+export interface AppOptions {
+  agent: Agent;
+  store: Store;
+  /** Keys accepted in `X-API-Key`. At least one. */
+  apiKeys: readonly string[];
+  /** Allowed browser origins, or ['*']. Empty (the default) allows no cross-origin calls. */
+  corsOrigins?: readonly string[];
+  heartbeatMs?: number;
+  bodyLimit?: number;
+  /** Requests per minute per API key (per client IP before authentication); 0 turns limiting off. */
+  rateLimitPerMinute?: number;
+  version?: string;
+  logger?: FastifyServerOptions['logger'];
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const { agent, store, corsOrigins = [], heartbeatMs = 15_000, rateLimitPerMinute = 0, version = '0.0.0' } = options;
+  if (options.apiKeys.length === 0) throw new Error('buildApp: apiKeys must list at least one key');
+  const keys = new ApiKeys(options.apiKeys);
+
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    // A client's id is kept when it is safe to log and echo; otherwise we mint one.
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    requestIdLogLabel: 'request_id',
+    disableRequestLogging: true,
+    forceCloseConnections: 'idle',
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  registerErrorHandlers(app);
+
+  app.decorateRequest('owner', '');
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  // One line per request, written when the response is done (for streams: when the stream ends).
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      { method: request.method, path: request.url.split('?')[0], status: reply.statusCode, duration_ms: Math.round(reply.elapsedTime * 100) / 100 },
+      'request',
+    );
+  });
+
+  await app.register(helmet, { contentSecurityPolicy: false, crossOriginResourcePolicy: { policy: corsOrigins.length ? 'cross-origin' : 'same-origin' } });
+  await app.register(cors, {
+    origin: corsOrigins.includes('*') ? '*' : corsOrigins.length ? [...corsOrigins] : false,
+    methods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
+    allowedHeaders: ['content-type', 'x-api-key', 'x-request-id', 'authorization'],
+    exposedHeaders: ['x-request-id'],
+    maxAge: 600,
+  });
+
+  app.addHook('onRequest', async (request) => {
+    if (request.is404 || request.routeOptions.config.public) return;
+    const header = request.headers['x-api-key'];
+    const owner = keys.authenticate(typeof header === 'string' ? header : undefined);
+    if (!owner) throw new ApiError('unauthorized', header ? 'The X-API-Key header holds an unknown key' : 'The X-API-Key header is missing');
+    request.owner = owner;
+  });
+
+  if (rateLimitPerMinute > 0) {
+    await app.register(rateLimit, {
+      max: rateLimitPerMinute,
+      timeWindow: 60_000,
+      keyGenerator: (request) => request.owner || request.ip,
+      allowList: (request) => Boolean(request.routeOptions.config.public),
+      errorResponseBuilder: (_request, context) => new ApiError('rate_limited', `Rate limit of ${context.max} requests per minute exceeded; retry in ${Math.ceil(context.ttl / 1000)} s`),
+    });
+  }
+
+  await registerDocs(app, version);
+
+  const turns = new TurnRunner(agent, store, app.log);
+  app.decorate('turns', turns);
+  await app.register(healthRoutes, { agent, store, version });
+  await app.register(chatRoutes, { turns, heartbeatMs });
+  await app.register(sessionRoutes, { store });
+  return app;
+}

@@ -1,0 +1,85 @@
+import type { FastifyReply } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { StreamEvent } from '../../agent/events.js';
+import { ApiError, isErrorCode } from '../errors.js';
+import { authErrors, ChatRequest, ChatResponse, ErrorResponse } from '../schemas.js';
+import { SSE_HEADERS, SseStream } from '../sse-stream.js';
+import type { TurnRunner } from '../turn-runner.js';
+
+/** Aborts when the client goes away before the response is complete. */
+function hangUpSignal(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort(new Error('client disconnected'));
+  });
+  return controller.signal;
+}
+
+const chatErrors = { 400: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse, 502: ErrorResponse, 503: ErrorResponse, 504: ErrorResponse, ...authErrors };
+
+export const chatRoutes: FastifyPluginAsyncZod<{ turns: TurnRunner; heartbeatMs: number }> = async (app, { turns, heartbeatMs }) => {
+  app.post(
+    '/chat',
+    {
+      schema: {
+        tags: ['chat'],
+        summary: 'Send a message and get the whole reply',
+        description: 'Runs the agent (tool loop included) and answers when it has finished. Omit `session_id` to start a new session.',
+        body: ChatRequest,
+        response: { 200: ChatResponse, ...chatErrors },
+      },
+    },
+    async (request, reply) => {
+      const turn = await turns.begin({ owner: request.owner, message: request.body.message, sessionId: request.body.session_id ?? undefined });
+      const calls = new Map<string, { id: string; name: string; arguments: unknown; result: unknown }>();
+      let end: Extract<StreamEvent, { type: 'end' }> | undefined;
+      let failure: ApiError | undefined;
+      for await (const event of turn.events(hangUpSignal(reply))) {
+        if (event.type === 'tool_call') calls.set(event.id, { id: event.id, name: event.name, arguments: event.arguments, result: null });
+        else if (event.type === 'tool_result') {
+          const call = calls.get(event.id);
+          if (call) call.result = event.result;
+        } else if (event.type === 'error') failure = new ApiError(isErrorCode(event.code) ? event.code : 'internal_error', event.message);
+        else if (event.type === 'end') end = event;
+      }
+      if (failure) throw failure;
+      if (!end) throw new ApiError('internal_error');
+      return { reply: end.reply, session_id: end.session_id, tool_calls: [...calls.values()], usage: end.usage };
+    },
+  );
+
+  app.post(
+    '/chat/stream',
+    {
+      schema: {
+        tags: ['chat'],
+        summary: 'Send a message and stream the reply as Server-Sent Events',
+        description:
+          'Answers `text/event-stream`. Each event is an `id:` line and one `data:` line holding JSON with a `type`: ' +
+          '`start` {session_id}, `token` {content}, `tool_call` {id, name, arguments}, `tool_result` {id, name, result}, ' +
+          '`error` {code, message}, `end` {session_id, reply, usage}. `end` is always last. While the agent is silent a ' +
+          '`: keep-alive` comment is sent. Errors found before the stream starts (401, 400, 404, 409, 503) are plain JSON.',
+        body: ChatRequest,
+        produces: ['text/event-stream'],
+        // No 200 schema: the body is a stream, which is never serialised.
+        response: chatErrors,
+      },
+    },
+    async (request, reply) => {
+      const turn = await turns.begin({ owner: request.owner, message: request.body.message, sessionId: request.body.session_id ?? undefined });
+      const sse = new SseStream(heartbeatMs);
+      const events = turn.events(hangUpSignal(reply));
+      // Pump in the background: the handler must return so Fastify sends headers and pipes the body.
+      void (async () => {
+        try {
+          for await (const event of events) sse.send(event);
+        } catch (err) {
+          request.log.error({ err }, 'stream failed');
+        } finally {
+          sse.end();
+        }
+      })();
+      return reply.headers(SSE_HEADERS).send(sse.body as never);
+    },
+  );
+};

@@ -1,0 +1,41 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { Agent } from '../../agent/agent.js';
+import type { Store } from '../../store/store.js';
+import { ApiError } from '../errors.js';
+import { ErrorResponse, HealthResponse, ReadyResponse } from '../schemas.js';
+
+export const healthRoutes: FastifyPluginAsyncZod<{ agent: Agent; store: Store; version: string }> = async (app, { agent, store, version }) => {
+  app.get(
+    '/health',
+    {
+      config: { public: true },
+      schema: { tags: ['ops'], summary: 'Liveness: the process is up', response: { 200: HealthResponse } },
+    },
+    async () => ({ status: 'healthy' as const, version }),
+  );
+
+  app.get(
+    '/ready',
+    {
+      config: { public: true },
+      schema: {
+        tags: ['ops'],
+        summary: 'Readiness: the store answers and a model is configured',
+        response: { 200: ReadyResponse, 503: ErrorResponse },
+      },
+    },
+    async () => {
+      const reasons: string[] = [];
+      const modelReason = agent.notReadyReason();
+      if (modelReason) reasons.push(`model: ${modelReason}`);
+      try {
+        await store.ping();
+      } catch (err) {
+        app.log.warn({ err }, 'store ping failed');
+        reasons.push('store: the database did not answer');
+      }
+      if (reasons.length > 0) throw new ApiError('not_ready', `Not ready: ${reasons.join('; ')}`, { reasons });
+      return { status: 'ready' as const };
+    },
+  );
+};

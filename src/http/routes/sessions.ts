@@ -1,0 +1,68 @@
+import { z } from 'zod';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { Store } from '../../store/store.js';
+import { ApiError } from '../errors.js';
+import { authErrors, ErrorResponse, GetSessionQuery, ListSessionsQuery, SessionDetail, SessionList, SessionParams } from '../schemas.js';
+
+export const sessionRoutes: FastifyPluginAsyncZod<{ store: Store }> = async (app, { store }) => {
+  app.get(
+    '/sessions',
+    {
+      schema: {
+        tags: ['sessions'],
+        summary: "The caller's sessions, most recently active first",
+        querystring: ListSessionsQuery,
+        response: { 200: SessionList, 400: ErrorResponse, ...authErrors },
+      },
+    },
+    async (request) => {
+      const { limit, before } = request.query;
+      const sessions = await store.listSessions(request.owner, { limit, before });
+      const last = sessions.at(-1);
+      return { sessions, next_before: sessions.length === limit && last ? last.updated_at : null };
+    },
+  );
+
+  app.get(
+    '/sessions/:id',
+    {
+      schema: {
+        tags: ['sessions'],
+        summary: "A session and its messages, tool calls and results included",
+        params: SessionParams,
+        querystring: GetSessionQuery,
+        response: { 200: SessionDetail, 400: ErrorResponse, 404: ErrorResponse, ...authErrors },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      const session = await store.getSession(id, request.owner);
+      if (!session) throw new ApiError('session_not_found', `No session '${id}'`);
+      const { limit, after } = request.query;
+      const rows = await store.listMessages(id, { limit, ...(after === undefined ? {} : { after }) });
+      const last = rows.at(-1);
+      return {
+        ...session,
+        messages: rows.map((r) => ({ seq: r.seq, created_at: r.created_at, ...r.message })),
+        next_after: rows.length === limit && last ? last.seq : null,
+      };
+    },
+  );
+
+  app.delete(
+    '/sessions/:id',
+    {
+      schema: {
+        tags: ['sessions'],
+        summary: 'Delete a session and all its messages',
+        params: SessionParams,
+        response: { 204: z.null().describe('Deleted'), 400: ErrorResponse, 404: ErrorResponse, ...authErrors },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      if (!(await store.deleteSession(id, request.owner))) throw new ApiError('session_not_found', `No session '${id}'`);
+      return reply.status(204).send(null);
+    },
+  );
+};

@@ -1,0 +1,47 @@
+import { PassThrough } from 'node:stream';
+import type { StreamEvent } from '../agent/events.js';
+
+export const SSE_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache',
+  'x-accel-buffering': 'no',
+} as const;
+
+/**
+ * The one SSE writer. Each event is a single write of `id:` + one `data:` line, so a reader that
+ * splits each network read on newlines (the seed's browser snippet) sees whole events.
+ */
+export class SseStream {
+  readonly body = new PassThrough();
+  private seq = 0;
+  private readonly heartbeat: NodeJS.Timeout;
+
+  constructor(heartbeatMs: number) {
+    this.heartbeat = setTimeout(() => this.beat(), heartbeatMs);
+    this.body.on('close', () => clearTimeout(this.heartbeat));
+  }
+
+  get open(): boolean {
+    return !this.body.destroyed && !this.body.writableEnded;
+  }
+
+  send(event: StreamEvent): void {
+    this.write(`id: ${++this.seq}\ndata: ${JSON.stringify(event)}\n\n`);
+  }
+
+  end(): void {
+    clearTimeout(this.heartbeat);
+    if (this.open) this.body.end();
+  }
+
+  private beat(): void {
+    this.write(': keep-alive\n\n');
+  }
+
+  private write(chunk: string): void {
+    if (!this.open) return;
+    this.body.write(chunk);
+    // Any write proves liveness to proxies, so the keep-alive clock restarts.
+    this.heartbeat.refresh();
+  }
+}

@@ -1,0 +1,130 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Agent } from '../agent/agent.js';
+import { AgentError } from '../agent/errors.js';
+import type { StreamEvent, Usage } from '../agent/events.js';
+import type { ChatMessage } from '../agent/messages.js';
+import { Transcript } from '../agent/transcript.js';
+import type { Store } from '../store/store.js';
+import { ApiError, errorRegistry, isErrorCode } from './errors.js';
+
+/** A crashed worker's claim on a session lapses after this; live runs renew it well before. */
+export const RUN_LEASE_MS = 60_000;
+const TITLE_LENGTH = 80;
+const ZERO_USAGE: Usage = { input_tokens: 0, output_tokens: 0, total_tokens: 0 };
+
+export interface TurnRequest {
+  owner: string;
+  message: string;
+  sessionId?: string | undefined;
+}
+
+/**
+ * Runs one user turn against a session: claims the session, feeds history to the agent, persists
+ * every message as it completes and turns failures into events. Shared by every chat route.
+ */
+export class TurnRunner {
+  private readonly shutdown = new AbortController();
+  private readonly running = new Set<Promise<void>>();
+
+  constructor(
+    private readonly agent: Agent,
+    private readonly store: Store,
+    private readonly log: FastifyBaseLogger,
+  ) {}
+
+  /** Checks everything that can fail before a response starts, so those failures are plain 4xx/5xx. */
+  async begin(req: TurnRequest): Promise<Turn> {
+    const reason = this.agent.notReadyReason();
+    if (reason) throw new ApiError('model_not_configured', reason);
+    const sessionId = req.sessionId ?? randomUUID();
+    const session = await this.store.openSession(sessionId, req.owner, req.message.slice(0, TITLE_LENGTH));
+    if (!session) throw new ApiError('session_not_found', `No session '${sessionId}'`);
+    if (!(await this.store.claimRun(sessionId, Date.now() + RUN_LEASE_MS))) throw new ApiError('session_busy');
+    return new Turn(this, sessionId, req.message);
+  }
+
+  /** Runs still going: shutdown waits for these. */
+  get activeRuns(): number {
+    return this.running.size;
+  }
+
+  /** Ends every run early (used when the shutdown grace period is over). */
+  abortAll(): void {
+    this.shutdown.abort(new Error('server shutting down'));
+  }
+
+  /** @internal */
+  async *run(turn: Turn, clientSignal: AbortSignal): AsyncGenerator<StreamEvent> {
+    const { agent, store, log } = this;
+    const { sessionId, message } = turn;
+    const signal = AbortSignal.any([clientSignal, this.shutdown.signal]);
+    const transcript = new Transcript();
+    let settled = false;
+    let finishRun!: () => void;
+    const tracked = new Promise<void>((r) => (finishRun = r));
+    this.running.add(tracked);
+    const renew = setInterval(() => {
+      store.extendRun(sessionId, Date.now() + RUN_LEASE_MS).catch((err) => log.warn({ err, sessionId }, 'could not renew session lease'));
+    }, RUN_LEASE_MS / 3);
+    const persist = (messages: ChatMessage[]) => store.appendMessages(sessionId, messages);
+
+    try {
+      yield { type: 'start', session_id: sessionId };
+      const history = await store.recentMessages(sessionId, agent.historyWindow);
+      await persist([{ role: 'user', content: message }]);
+      let usage = ZERO_USAGE;
+      try {
+        for await (const event of agent.run({ history, message, signal })) {
+          if (event.type === 'finish') {
+            usage = event.usage;
+            continue;
+          }
+          await persist(transcript.add(event));
+          yield event;
+        }
+        settled = true;
+        await persist(transcript.finish(false));
+        yield { type: 'end', session_id: sessionId, reply: transcript.reply, usage };
+      } catch (err) {
+        settled = true;
+        await persist(transcript.finish(true));
+        if (signal.aborted && clientSignal.aborted) return; // nobody is listening
+        const { code, message: text } = describeFailure(err, log);
+        yield { type: 'error', code, message: text };
+        yield { type: 'end', session_id: sessionId, reply: transcript.reply, usage };
+      }
+    } finally {
+      clearInterval(renew);
+      try {
+        // A consumer that stopped iterating early still leaves a consistent session.
+        if (!settled) await persist(transcript.finish(true));
+        await store.releaseRun(sessionId);
+      } catch (err) {
+        log.error({ err, sessionId }, 'could not close the run');
+      }
+      this.running.delete(tracked);
+      finishRun();
+    }
+  }
+}
+
+export class Turn {
+  constructor(
+    private readonly runner: TurnRunner,
+    readonly sessionId: string,
+    readonly message: string,
+  ) {}
+
+  /** The turn's events, `start` first and `end` last; aborting `signal` stops the agent at once. */
+  events(signal: AbortSignal): AsyncGenerator<StreamEvent> {
+    return this.runner.run(this, signal);
+  }
+}
+
+function describeFailure(err: unknown, log: FastifyBaseLogger): { code: string; message: string } {
+  if (err instanceof AgentError && isErrorCode(err.code)) return { code: err.code, message: err.message };
+  if (err instanceof AgentError && err.code === 'aborted') return { code: 'shutting_down', message: errorRegistry.shutting_down.message };
+  log.error({ err }, 'agent run failed');
+  return { code: 'internal_error', message: errorRegistry.internal_error.message };
+}

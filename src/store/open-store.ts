@@ -1,0 +1,42 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import { KyselyStore } from './kysely-store.js';
+import { parseDatabaseUrl, type StoreLocation } from './database-url.js';
+import { migrateToLatest } from './migrations.js';
+import type { Database } from './schema.js';
+import type { Store } from './store.js';
+
+function connect(location: StoreLocation): Kysely<Database> {
+  if (location.kind === 'postgres') {
+    return new Kysely({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: location.url, max: 10 }) }) });
+  }
+  const memory = location.path === ':memory:';
+  if (!memory) mkdirSync(dirname(resolve(location.path)), { recursive: true });
+  const sqlite = new SqliteDatabase(location.path);
+  // WAL lets cluster workers read while one writes; busy_timeout makes writers queue instead of failing.
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('busy_timeout = 5000');
+  sqlite.pragma('synchronous = NORMAL');
+  return new Kysely({ dialect: new SqliteDialect({ database: sqlite }) });
+}
+
+export interface OpenStoreOptions {
+  /** Run migrations first (default true). Cluster workers skip it: the primary migrated already. */
+  migrate?: boolean;
+}
+
+export async function openStore(databaseUrl: string, { migrate = true }: OpenStoreOptions = {}): Promise<Store> {
+  const location = parseDatabaseUrl(databaseUrl);
+  if (!location) throw new Error(`DATABASE_URL: unsupported value '${databaseUrl}' (use sqlite:PATH or postgres://…)`);
+  const db = connect(location);
+  try {
+    if (migrate) await migrateToLatest(db);
+  } catch (err) {
+    await db.destroy();
+    throw err;
+  }
+  return new KyselyStore(db);
+}
