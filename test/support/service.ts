@@ -1,0 +1,126 @@
+/**
+ * Starts the real service on a loopback port (real HTTP, real store) wired to a fake LLM, and
+ * gives tests small helpers to call it. Everything a test starts, `close()` stops.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Agent } from '../../src/agent/agent.js';
+import type { StreamEvent } from '../../src/agent/events.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import { createAgentServer, type AgentServer } from '../../src/server.js';
+import type { Store } from '../../src/store/store.js';
+import { startFakeLlm, type FakeLlm } from './fake-llm.js';
+
+export const KEY_A = 'test-key-alpha';
+export const KEY_B = 'test-key-bravo';
+
+export interface TestService {
+  url: string;
+  fake: FakeLlm;
+  server: AgentServer;
+  /** Directory holding the SQLite file; removed by close() unless `keepDir`. */
+  dir: string;
+  /** fetch relative to the service with KEY_A unless `key` (null = no key) is given. */
+  request(path: string, init?: RequestInit & { key?: string | null; json?: unknown }): Promise<Response>;
+  chat(body: unknown, key?: string): Promise<Response>;
+  stream(body: unknown, key?: string, signal?: AbortSignal): Promise<Response>;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Extra environment for loadConfig (strings, as in process.env). */
+  env?: Record<string, string>;
+  agent?: Agent;
+  store?: Store;
+  /** Reuse a data directory (to test persistence across restarts). */
+  dir?: string;
+  keepDir?: boolean;
+  /** Reuse a running fake LLM instead of starting one. */
+  fake?: FakeLlm;
+  /** No LLM_BASE_URL/LLM_MODEL: the service must start unconfigured. */
+  noModel?: boolean;
+}
+
+export async function startService(options: StartOptions = {}): Promise<TestService> {
+  const fake = options.fake ?? (await startFakeLlm());
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'agent-api-test-'));
+  const config: Config = loadConfig({
+    HOST: '127.0.0.1',
+    PORT: '0',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    VALID_API_KEYS: `${KEY_A},${KEY_B}`,
+    DATABASE_URL: `sqlite:${join(dir, 'agent.db')}`,
+    LLM_MAX_RETRIES: '0',
+    ...(options.noModel ? {} : { LLM_BASE_URL: fake.url, LLM_MODEL: 'fake-model', LLM_API_KEY: 'sk-fake' }),
+    ...options.env,
+  });
+  const server = await createAgentServer({
+    config,
+    ...(options.agent ? { agent: options.agent } : {}),
+    ...(options.store ? { store: options.store } : {}),
+  });
+  const url = (await server.listen()).replace('0.0.0.0', '127.0.0.1');
+
+  const request: TestService['request'] = (path, init = {}) => {
+    const { key = KEY_A, json, headers, ...rest } = init;
+    const h = new Headers(headers);
+    if (key !== null && !h.has('x-api-key')) h.set('x-api-key', key);
+    if (json !== undefined) h.set('content-type', 'application/json');
+    return fetch(url + path, { ...rest, headers: h, ...(json !== undefined ? { body: JSON.stringify(json) } : {}) });
+  };
+
+  return {
+    url,
+    fake,
+    server,
+    dir,
+    request,
+    chat: (body, key = KEY_A) => request('/chat', { method: 'POST', json: body, key }),
+    stream: (body, key = KEY_A, signal) => request('/chat/stream', { method: 'POST', json: body, key, ...(signal ? { signal } : {}) }),
+    async close() {
+      await server.close();
+      if (!options.fake) await fake.close();
+      if (!options.dir && !options.keepDir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface ParsedSse {
+  events: Array<{ id: string | undefined; data: StreamEvent }>;
+  comments: string[];
+}
+
+/** A strict SSE parser for assertions: every data line must be JSON, every event must have an id. */
+export function parseSse(text: string): ParsedSse {
+  const events: ParsedSse['events'] = [];
+  const comments: string[] = [];
+  for (const block of text.split('\n\n')) {
+    if (!block.trim()) continue;
+    let id: string | undefined;
+    let data: string | undefined;
+    for (const line of block.split('\n')) {
+      if (line.startsWith(':')) comments.push(line.slice(1).trim());
+      else if (line.startsWith('id: ')) id = line.slice(4);
+      else if (line.startsWith('data: ')) data = (data === undefined ? '' : data + '\n') + line.slice(6);
+      else throw new Error(`unexpected SSE line: ${JSON.stringify(line)}`);
+    }
+    if (data !== undefined) events.push({ id, data: JSON.parse(data) as StreamEvent });
+  }
+  return { events, comments };
+}
+
+/** Reads a streaming body, handing each decoded network read to `onChunk` as it arrives. */
+export async function readChunks(res: Response, onChunk: (text: string, at: number) => void = () => {}): Promise<string> {
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let all = '';
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    const text = decoder.decode(value, { stream: true });
+    all += text;
+    onChunk(text, Date.now());
+  }
+  return all + decoder.decode();
+}
