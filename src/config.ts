@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
+import { parseEnv } from 'node:util';
 import { z } from 'zod';
 import { parseDatabaseUrl } from './store/database-url.js';
 
@@ -85,11 +87,19 @@ export function loadConfig(env: Env = process.env): Config {
   return config;
 }
 
-/** Reads `.env` from the working directory if present; real environment variables win. */
+/**
+ * Reads `.env` from the working directory if present; real environment variables win, except
+ * empty ones, which count as unset here too (process.loadEnvFile would keep them and hide the file's value).
+ */
 export function loadDotEnv(path = '.env'): void {
+  let text: string;
   try {
-    process.loadEnvFile(path);
+    text = readFileSync(path, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  for (const [key, value] of Object.entries(parseEnv(text))) {
+    if (!process.env[key]?.trim()) process.env[key] = value;
   }
 }

@@ -1,32 +1,12 @@
 #!/usr/bin/env node
 import cluster from 'node:cluster';
-import { generateApiKey } from './http/api-keys.js';
 import { ConfigError, loadConfig, loadDotEnv, type Config } from './config.js';
-import { createAgentServer } from './server.js';
+import { createAgentServer, ensureApiKeys } from './server.js';
 import { openStore } from './store/open-store.js';
 
 function fail(err: unknown): never {
   process.stderr.write(`${err instanceof ConfigError ? err.message : `Failed to start: ${(err as Error)?.stack ?? String(err)}`}\n`);
   process.exit(1);
-}
-
-/** Printed once, by the primary; workers inherit the key through the environment. */
-function ensureApiKeys(): void {
-  if (process.env.VALID_API_KEYS?.trim()) return;
-  const key = generateApiKey();
-  process.env.VALID_API_KEYS = key;
-  process.stderr.write(
-    [
-      '',
-      'VALID_API_KEYS is not set, so this run generated an API key:',
-      '',
-      `    ${key}`,
-      '',
-      'Send it as the X-API-Key header. It changes on every start (and sessions created with it',
-      'become unreachable): set VALID_API_KEYS=key1,key2 in the environment or in .env to keep your own.',
-      '',
-    ].join('\n'),
-  );
 }
 
 async function runServer(config: Config, migrate: boolean): Promise<void> {
@@ -63,11 +43,15 @@ async function runPrimary(config: Config): Promise<void> {
       return;
     }
     process.stderr.write(`worker ${worker.process.pid} exited (${signal ?? code}); starting another\n`);
-    setTimeout(fork, 1000);
+    // A replacement due after shutdown began would never be told to stop, and the primary would wait for it.
+    setTimeout(() => {
+      if (!stopping) fork();
+    }, 1000);
   });
   const stop = () => {
     if (stopping) return;
     stopping = true;
+    if (alive === 0) process.exit(0); // every worker had died and none is due any more
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
     // Workers enforce the grace period themselves; this only guards against one that hangs.
     setTimeout(() => process.exit(1), config.SHUTDOWN_GRACE_MS + 5000).unref();
@@ -78,8 +62,9 @@ async function runPrimary(config: Config): Promise<void> {
 
 async function main(): Promise<void> {
   loadDotEnv();
-  if (cluster.isPrimary) ensureApiKeys();
   const config = loadConfig();
+  // The primary generates any missing key before forking; workers inherit it through the environment.
+  if (cluster.isPrimary) ensureApiKeys(config);
   if (cluster.isPrimary && config.WORKERS > 1) await runPrimary(config);
   else await runServer(config, cluster.isPrimary);
 }

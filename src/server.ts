@@ -1,7 +1,10 @@
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Agent } from './agent/agent.js';
 import { loadConfig, type Config } from './config.js';
 import { createDefaultAgent } from './default-agent.js';
+import { generateApiKey } from './http/api-keys.js';
 import { buildApp } from './http/app.js';
 import { openStore } from './store/open-store.js';
 import type { Store } from './store/store.js';
@@ -30,14 +33,37 @@ export interface AgentServer {
   close(): Promise<void>;
 }
 
+/**
+ * Without VALID_API_KEYS, generates one strong key, prints it once to stderr and puts it in the
+ * environment (so forked workers share it). Returns the keys in force.
+ */
+export function ensureApiKeys(config: Config): string[] {
+  if (config.VALID_API_KEYS) return config.VALID_API_KEYS;
+  const key = generateApiKey();
+  process.env.VALID_API_KEYS = key;
+  config.VALID_API_KEYS = [key];
+  process.stderr.write(
+    [
+      '',
+      'VALID_API_KEYS is not set, so this run generated an API key:',
+      '',
+      `    ${key}`,
+      '',
+      'Send it as the X-API-Key header. It changes on every start (and sessions created with it',
+      'become unreachable): set VALID_API_KEYS=key1,key2 in the environment or in .env to keep your own.',
+      '',
+    ].join('\n'),
+  );
+  return config.VALID_API_KEYS;
+}
+
 export async function createAgentServer(options: AgentServerOptions = {}): Promise<AgentServer> {
   const config = options.config ?? loadConfig();
-  if (!config.VALID_API_KEYS) throw new Error('VALID_API_KEYS must be set (main.ts generates one when it is not)');
   const store = options.store ?? (await openStore(config.DATABASE_URL, { migrate: options.migrate ?? true }));
   const app = await buildApp({
     agent: options.agent ?? createDefaultAgent(config),
     store,
-    apiKeys: config.VALID_API_KEYS,
+    apiKeys: ensureApiKeys(config),
     corsOrigins: config.CORS_ORIGINS,
     heartbeatMs: config.SSE_HEARTBEAT_MS,
     bodyLimit: config.BODY_LIMIT_BYTES,
@@ -45,6 +71,14 @@ export async function createAgentServer(options: AgentServerOptions = {}): Promi
     version: VERSION,
     logger: { level: config.LOG_LEVEL },
   });
+
+  const sockets = new Set<Socket>();
+  const usedSockets = new WeakSet<Socket>();
+  app.server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  app.server.on('request', (request: IncomingMessage) => usedSockets.add(request.socket));
 
   let closing: Promise<void> | undefined;
   const close = async () => {
@@ -54,9 +88,18 @@ export async function createAgentServer(options: AgentServerOptions = {}): Promi
       // Whatever still holds a socket a moment later is cut.
       setTimeout(() => app.server.closeAllConnections(), 1000).unref();
     }, config.SHUTDOWN_GRACE_MS);
+    // A keep-alive connection goes idle when its last response ends; Node closes idle connections
+    // only once, when close() starts, so without this sweep a finished stream's socket would hold
+    // app.close() (and the process) until the grace period is over. Connections that never sent a
+    // request (fetch and browsers pre-connect) are not "idle" to Node, so they are cut here too.
+    const sweep = setInterval(() => {
+      app.server.closeIdleConnections();
+      for (const socket of sockets) if (!usedSockets.has(socket)) socket.destroy();
+    }, 100);
     try {
       await app.close();
     } finally {
+      clearInterval(sweep);
       clearTimeout(grace);
       if (!options.store) await store.close();
     }

@@ -80,6 +80,9 @@ export function createAgent(options: AgentOptions): Agent {
           stopWhen: stepCountIs(maxSteps),
           abortSignal: controller.signal,
           maxRetries,
+          // Errors arrive as `error` parts and are mapped below; the SDK's default handler would
+          // console.error the raw error (provider body, request messages) past the logger.
+          onError: () => {},
         });
         let pendingTools = 0;
         for await (const part of result.fullStream) {

@@ -6,7 +6,7 @@ type Draft = { content: string; tool_calls: ToolCall[] };
 /**
  * Folds a run's events into the messages to persist, handing each one out as soon as it is
  * complete, so a crash mid-run loses at most the message being written. An assistant message is
- * complete when its tools start answering; text after a tool result begins the next step.
+ * complete when its tools start answering; text after a tool result begins the next one.
  */
 export class Transcript {
   reply = '';
@@ -14,13 +14,13 @@ export class Transcript {
 
   add(event: AgentEvent): ChatMessage[] {
     switch (event.type) {
-      case 'token': {
-        const done = this.draft?.tool_calls.length ? this.flush(false) : [];
+      case 'token':
+        // Text in the same step as a tool call stays in that message: the tool's answer must
+        // directly follow the message holding the call.
         this.draft ??= { content: '', tool_calls: [] };
         this.draft.content += event.content;
         this.reply += event.content;
-        return done;
-      }
+        return [];
       case 'tool_call':
         this.draft ??= { content: '', tool_calls: [] };
         this.draft.tool_calls.push({ id: event.id, name: event.name, arguments: event.arguments });

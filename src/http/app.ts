@@ -2,13 +2,13 @@ import { randomUUID } from 'node:crypto';
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
-import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Agent } from '../agent/agent.js';
 import type { Store } from '../store/store.js';
 import { ApiKeys } from './api-keys.js';
 import { registerDocs } from './docs.js';
-import { registerErrorHandlers } from './error-handler.js';
+import { frameworkErrorHandler, registerErrorHandlers } from './error-handler.js';
 import { ApiError } from './errors.js';
 import { chatRoutes } from './routes/chat.js';
 import { healthRoutes } from './routes/health.js';
@@ -46,6 +46,13 @@ export interface AppOptions {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+function logRequest(request: FastifyRequest, reply: FastifyReply): void {
+  request.log.info(
+    { method: request.method, path: request.url.split('?')[0], status: reply.statusCode, duration_ms: Math.round(reply.elapsedTime * 100) / 100 },
+    'request',
+  );
+}
+
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { agent, store, corsOrigins = [], heartbeatMs = 15_000, rateLimitPerMinute = 0, version = '0.0.0' } = options;
   if (options.apiKeys.length === 0) throw new Error('buildApp: apiKeys must list at least one key');
@@ -61,6 +68,23 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
     forceCloseConnections: 'idle',
+    // Session ids may be 128 characters; the default (100) answered longer ones 414 outside our
+    // error shape. Over-long params now reach validation (400); beyond this, frameworkErrors.
+    routerOptions: { maxParamLength: 1024 },
+    frameworkErrors: (error, request, reply) => {
+      frameworkErrorHandler(error, request, reply);
+      logRequest(request, reply); // no hooks run for these, so the request line is written here
+    },
+  });
+  // Bodies are JSON only: without this Fastify parses text/plain into a string (a 400, not a 415).
+  app.removeContentTypeParser('text/plain');
+  // Many clients send `Content-Type: application/json` on every call; a bodiless DELETE or GET
+  // with it is not an error. POST bodies still must be JSON.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '' && request.method !== 'POST') done(null, undefined);
+    else parseJson(request, body as string, done);
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -71,12 +95,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     reply.header('x-request-id', request.id);
   });
   // One line per request, written when the response is done (for streams: when the stream ends).
-  app.addHook('onResponse', async (request, reply) => {
-    request.log.info(
-      { method: request.method, path: request.url.split('?')[0], status: reply.statusCode, duration_ms: Math.round(reply.elapsedTime * 100) / 100 },
-      'request',
-    );
-  });
+  app.addHook('onResponse', async (request, reply) => logRequest(request, reply));
 
   await app.register(helmet, { contentSecurityPolicy: false, crossOriginResourcePolicy: { policy: corsOrigins.length ? 'cross-origin' : 'same-origin' } });
   await app.register(cors, {
@@ -88,7 +107,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   app.addHook('onRequest', async (request) => {
-    if (request.is404 || request.routeOptions.config.public) return;
+    // CORS preflights never carry credentials; the CORS plugin answers them.
+    if (request.is404 || request.method === 'OPTIONS' || request.routeOptions.config.public) return;
     const header = request.headers['x-api-key'];
     const owner = keys.authenticate(typeof header === 'string' ? header : undefined);
     if (!owner) throw new ApiError('unauthorized', header ? 'The X-API-Key header holds an unknown key' : 'The X-API-Key header is missing');

@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { ApiError, errorBody } from './errors.js';
 
@@ -17,12 +17,23 @@ export function toApiError(error: unknown): ApiError {
   }
   const e = error as Partial<FastifyError>;
   if (e.statusCode === 413) return new ApiError('payload_too_large');
-  if (e.statusCode === 415) return new ApiError('unsupported_media_type', e.message ?? undefined);
+  if (e.statusCode === 415) return new ApiError('unsupported_media_type');
   if (e.statusCode === 400 && (error instanceof SyntaxError || e.code?.startsWith('FST_ERR_CTP'))) {
     return new ApiError('invalid_json', e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'The request body is empty but must be JSON' : undefined);
   }
   if (e.statusCode === 503 && e.code === 'FST_ERR_REQ_CLOSING') return new ApiError('shutting_down');
+  if (e.code === 'FST_ERR_BAD_URL') return new ApiError('validation_error', 'The URL is not valid (bad percent-encoding)');
+  if (e.code === 'FST_ERR_MAX_PARAM_LENGTH') return new ApiError('validation_error', 'A path parameter is too long');
   return new ApiError('internal_error');
+}
+
+/**
+ * For errors the router raises before any route or hook runs (bad URL encoding, over-long path
+ * params): same shape and x-request-id header as every other error.
+ */
+export function frameworkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const apiError = toApiError(error);
+  void reply.header('x-request-id', request.id).status(apiError.status).send(errorBody(apiError, request.id));
 }
 
 export function registerErrorHandlers(app: FastifyInstance): void {

@@ -81,7 +81,7 @@ export const SessionDetail = SessionInfoSchema.extend({
 
 export const ListSessionsQuery = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),
-  before: z.string().max(64).optional().describe('updated_at cursor from next_before'),
+  before: z.string().max(200).optional().describe('Cursor from next_before'),
 });
 
 export const GetSessionQuery = z.object({

@@ -17,6 +17,8 @@ export interface TurnRequest {
   owner: string;
   message: string;
   sessionId?: string | undefined;
+  /** The request's logger, so failures carry its request id. */
+  log?: FastifyBaseLogger;
 }
 
 /**
@@ -25,7 +27,7 @@ export interface TurnRequest {
  */
 export class TurnRunner {
   private readonly shutdown = new AbortController();
-  private readonly running = new Set<Promise<void>>();
+  private active = 0;
 
   constructor(
     private readonly agent: Agent,
@@ -41,12 +43,12 @@ export class TurnRunner {
     const session = await this.store.openSession(sessionId, req.owner, req.message.slice(0, TITLE_LENGTH));
     if (!session) throw new ApiError('session_not_found', `No session '${sessionId}'`);
     if (!(await this.store.claimRun(sessionId, Date.now() + RUN_LEASE_MS))) throw new ApiError('session_busy');
-    return new Turn(this, sessionId, req.message);
+    return new Turn(this, sessionId, req.message, req.log ?? this.log);
   }
 
   /** Runs still going: shutdown waits for these. */
   get activeRuns(): number {
-    return this.running.size;
+    return this.active;
   }
 
   /** Ends every run early (used when the shutdown grace period is over). */
@@ -56,25 +58,25 @@ export class TurnRunner {
 
   /** @internal */
   async *run(turn: Turn, clientSignal: AbortSignal): AsyncGenerator<StreamEvent> {
-    const { agent, store, log } = this;
-    const { sessionId, message } = turn;
+    const { agent, store } = this;
+    const { sessionId, message, log } = turn;
     const signal = AbortSignal.any([clientSignal, this.shutdown.signal]);
     const transcript = new Transcript();
-    let settled = false;
-    let finishRun!: () => void;
-    const tracked = new Promise<void>((r) => (finishRun = r));
-    this.running.add(tracked);
-    const renew = setInterval(() => {
-      store.extendRun(sessionId, Date.now() + RUN_LEASE_MS).catch((err) => log.warn({ err, sessionId }, 'could not renew session lease'));
-    }, RUN_LEASE_MS / 3);
     const persist = (messages: ChatMessage[]) => store.appendMessages(sessionId, messages);
+    const saveInterrupted = () =>
+      persist(transcript.finish(true)).catch((err: unknown) => log.error({ err, sessionId }, 'could not save the interrupted reply'));
+    let usage = ZERO_USAGE;
+    let closed = false; // the turn's last message is stored (or storing it was attempted)
+    this.active++;
+    const renew = setInterval(() => {
+      store.extendRun(sessionId, Date.now() + RUN_LEASE_MS).catch((err: unknown) => log.warn({ err, sessionId }, 'could not renew session lease'));
+    }, RUN_LEASE_MS / 3);
 
     try {
       yield { type: 'start', session_id: sessionId };
-      const history = await store.recentMessages(sessionId, agent.historyWindow);
-      await persist([{ role: 'user', content: message }]);
-      let usage = ZERO_USAGE;
       try {
+        const history = await store.recentMessages(sessionId, agent.historyWindow);
+        await persist([{ role: 'user', content: message }]);
         for await (const event of agent.run({ history, message, signal })) {
           if (event.type === 'finish') {
             usage = event.usage;
@@ -83,28 +85,24 @@ export class TurnRunner {
           await persist(transcript.add(event));
           yield event;
         }
-        settled = true;
+        closed = true;
         await persist(transcript.finish(false));
         yield { type: 'end', session_id: sessionId, reply: transcript.reply, usage };
       } catch (err) {
-        settled = true;
-        await persist(transcript.finish(true));
-        if (signal.aborted && clientSignal.aborted) return; // nobody is listening
+        // Whatever failed (model, tool loop or store), the client still gets `error` then `end`.
+        closed = true;
+        await saveInterrupted();
+        if (clientSignal.aborted) return; // nobody is listening
         const { code, message: text } = describeFailure(err, log);
         yield { type: 'error', code, message: text };
         yield { type: 'end', session_id: sessionId, reply: transcript.reply, usage };
       }
     } finally {
       clearInterval(renew);
-      try {
-        // A consumer that stopped iterating early still leaves a consistent session.
-        if (!settled) await persist(transcript.finish(true));
-        await store.releaseRun(sessionId);
-      } catch (err) {
-        log.error({ err, sessionId }, 'could not close the run');
-      }
-      this.running.delete(tracked);
-      finishRun();
+      // A consumer that stopped iterating early still leaves a consistent, unlocked session.
+      if (!closed) await saveInterrupted();
+      await store.releaseRun(sessionId).catch((err: unknown) => log.error({ err, sessionId }, 'could not release the session'));
+      this.active--;
     }
   }
 }
@@ -114,6 +112,7 @@ export class Turn {
     private readonly runner: TurnRunner,
     readonly sessionId: string,
     readonly message: string,
+    readonly log: FastifyBaseLogger,
   ) {}
 
   /** The turn's events, `start` first and `end` last; aborting `signal` stops the agent at once. */

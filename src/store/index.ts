@@ -1,4 +1,4 @@
 export { KyselyStore } from './kysely-store.js';
 export { parseDatabaseUrl, type StoreLocation } from './database-url.js';
 export { openStore, type OpenStoreOptions } from './open-store.js';
-export type { SessionInfo, Store, StoredMessage } from './store.js';
+export { parseSessionCursor, sessionCursor, type SessionInfo, type Store, type StoredMessage } from './store.js';

@@ -1,7 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { ChatMessage } from '../agent/messages.js';
 import type { Database } from './schema.js';
-import type { SessionInfo, Store, StoredMessage } from './store.js';
+import { parseSessionCursor, type SessionInfo, type Store, type StoredMessage } from './store.js';
 
 type SessionRow = Selectable<Database['sessions']>;
 
@@ -41,7 +41,12 @@ export class KyselyStore implements Store {
 
   async listSessions(owner: string, { limit, before }: { limit: number; before?: string | undefined }): Promise<SessionInfo[]> {
     let q = this.db.selectFrom('sessions').select(infoColumns).where('owner', '=', owner);
-    if (before) q = q.where('updated_at', '<', before);
+    if (before) {
+      // Keyset paging on (updated_at desc, id asc): ties on updated_at continue by id.
+      const { updated_at, id } = parseSessionCursor(before);
+      if (id === undefined) q = q.where('updated_at', '<', updated_at);
+      else q = q.where((eb) => eb.or([eb('updated_at', '<', updated_at), eb.and([eb('updated_at', '=', updated_at), eb('id', '>', id)])]));
+    }
     const rows = await q.orderBy('updated_at', 'desc').orderBy('id').limit(limit).execute();
     return rows.map(toInfo);
   }

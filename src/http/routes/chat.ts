@@ -30,11 +30,12 @@ export const chatRoutes: FastifyPluginAsyncZod<{ turns: TurnRunner; heartbeatMs:
       },
     },
     async (request, reply) => {
-      const turn = await turns.begin({ owner: request.owner, message: request.body.message, sessionId: request.body.session_id ?? undefined });
+      const turn = await turns.begin({ owner: request.owner, message: request.body.message, sessionId: request.body.session_id ?? undefined, log: request.log });
       const calls = new Map<string, { id: string; name: string; arguments: unknown; result: unknown }>();
       let end: Extract<StreamEvent, { type: 'end' }> | undefined;
       let failure: ApiError | undefined;
-      for await (const event of turn.events(hangUpSignal(reply))) {
+      const hungUp = hangUpSignal(reply);
+      for await (const event of turn.events(hungUp)) {
         if (event.type === 'tool_call') calls.set(event.id, { id: event.id, name: event.name, arguments: event.arguments, result: null });
         else if (event.type === 'tool_result') {
           const call = calls.get(event.id);
@@ -42,6 +43,8 @@ export const chatRoutes: FastifyPluginAsyncZod<{ turns: TurnRunner; heartbeatMs:
         } else if (event.type === 'error') failure = new ApiError(isErrorCode(event.code) ? event.code : 'internal_error', event.message);
         else if (event.type === 'end') end = event;
       }
+      // 499 (client closed request) only labels the log line; nobody receives this response.
+      if (hungUp.aborted) return reply.status(499 as never).send();
       if (failure) throw failure;
       if (!end) throw new ApiError('internal_error');
       return { reply: end.reply, session_id: end.session_id, tool_calls: [...calls.values()], usage: end.usage };
@@ -66,7 +69,7 @@ export const chatRoutes: FastifyPluginAsyncZod<{ turns: TurnRunner; heartbeatMs:
       },
     },
     async (request, reply) => {
-      const turn = await turns.begin({ owner: request.owner, message: request.body.message, sessionId: request.body.session_id ?? undefined });
+      const turn = await turns.begin({ owner: request.owner, message: request.body.message, sessionId: request.body.session_id ?? undefined, log: request.log });
       const sse = new SseStream(heartbeatMs);
       const events = turn.events(hangUpSignal(reply));
       // Pump in the background: the handler must return so Fastify sends headers and pipes the body.

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { Store } from '../../store/store.js';
+import { sessionCursor, type Store } from '../../store/store.js';
 import { ApiError } from '../errors.js';
 import { authErrors, ErrorResponse, GetSessionQuery, ListSessionsQuery, SessionDetail, SessionList, SessionParams } from '../schemas.js';
 
@@ -19,7 +19,7 @@ export const sessionRoutes: FastifyPluginAsyncZod<{ store: Store }> = async (app
       const { limit, before } = request.query;
       const sessions = await store.listSessions(request.owner, { limit, before });
       const last = sessions.at(-1);
-      return { sessions, next_before: sessions.length === limit && last ? last.updated_at : null };
+      return { sessions, next_before: sessions.length === limit && last ? sessionCursor(last) : null };
     },
   );
 
