@@ -191,6 +191,15 @@ describe('Transcript', () => {
     assert.deepEqual(handedOutAt, [2, 2]);
   });
 
+  test('text after a tool call in the same step stays in that message, so the tool answer follows its call', () => {
+    const { messages } = fold([call('c1'), tok('Checking.'), result('c1', { expression: '1+1', result: 2 }), tok('2')]);
+    assert.deepEqual(messages, [
+      { role: 'assistant', content: 'Checking.', tool_calls: [{ id: 'c1', name: 'calculator', arguments: { expression: '1+1' } }] },
+      { role: 'tool', tool_call_id: 'c1', name: 'calculator', result: { expression: '1+1', result: 2 } },
+      { role: 'assistant', content: '2' },
+    ]);
+  });
+
   test('parallel tool calls share one assistant message, each result its own tool message', () => {
     const { messages } = fold([
       call('a', 'calculator', { expression: '1+1' }),

@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import net from 'node:net';
 /**
  * The service as a real process: generated API key, node:cluster workers sharing it and the
  * session lock, graceful shutdown on SIGTERM/SIGINT, start-up without a model, and the built
@@ -247,6 +249,23 @@ describe('graceful shutdown of a single process', () => {
       const lag = Date.now() - streamEnded;
       assert.ok(lag < 10_000, `exited ${lag} ms after the last stream ended (an idle keep-alive socket must not hold the exit)`);
     } finally {
+      await child.stop();
+    }
+  });
+
+  test('SIGTERM: a connection that never sent a request (a pre-connect) does not hold the exit', async () => {
+    const child = await startChild({ env: { VALID_API_KEYS: 'k', SHUTDOWN_GRACE_MS: '60000', ...llmEnv() } });
+    const socket = net.connect(child.port, '127.0.0.1');
+    try {
+      await once(socket, 'connect');
+      const sent = Date.now();
+      child.signal('SIGTERM');
+      const { code } = await child.waitForExit(20_000);
+      assert.equal(code, 0, child.stderr());
+      const took = Date.now() - sent;
+      assert.ok(took < 10_000, `exit took ${took} ms with a 60 s grace period`);
+    } finally {
+      socket.destroy();
       await child.stop();
     }
   });
