@@ -10,10 +10,9 @@ import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { tool } from 'ai';
 import { z } from 'zod';
-import { createAgent, DEFAULT_INSTRUCTIONS } from '../src/agent/agent.js';
-import { createChatModel } from '../src/agent/model.js';
+import { DEFAULT_INSTRUCTIONS } from '../src/agent/agent.js';
 import { startFakeLlm, type FakeLlm } from './support/fake-llm.js';
-import { KEY_B, startService, type TestService } from './support/service.js';
+import { fakeModelAgent, KEY_B, startService, type TestService } from './support/service.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
 const INSTRUCTIONS = 'You are the test agent. Be brief.';
@@ -484,19 +483,15 @@ describe('POST /chat with a custom agent', () => {
   const seen: string[] = [];
   before(async () => {
     fake = await startFakeLlm();
-    const agent = createAgent({
-      model: createChatModel({ baseURL: fake.url, model: 'fake-model' }),
-      maxRetries: 0,
-      tools: {
-        reverse: tool({
-          description: 'Reverse a string',
-          inputSchema: z.object({ text: z.string() }),
-          execute: async ({ text }) => {
-            seen.push(text);
-            return { reversed: Array.from(text).reverse().join('') };
-          },
-        }),
-      },
+    const agent = fakeModelAgent(fake, {
+      reverse: tool({
+        description: 'Reverse a string',
+        inputSchema: z.object({ text: z.string() }),
+        execute: async ({ text }) => {
+          seen.push(text);
+          return { reversed: Array.from(text).reverse().join('') };
+        },
+      }),
     });
     svc = await startService({ agent, fake });
   });

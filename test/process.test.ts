@@ -1,5 +1,3 @@
-import { once } from 'node:events';
-import net from 'node:net';
 /**
  * The service as a real process: generated API key, node:cluster workers sharing it and the
  * session lock, graceful shutdown on SIGTERM/SIGINT, start-up without a model, and the built
@@ -7,7 +5,9 @@ import net from 'node:net';
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startFakeLlm, type FakeLlm } from './support/fake-llm.js';
@@ -76,6 +76,33 @@ async function listeningPids(child: ChildService, n: number): Promise<number[]> 
 
 function requestLog(child: ChildService, path: string, status?: number): Array<Record<string, unknown>> {
   return child.logLines().filter((l) => l.msg === 'request' && l.path === path && (status === undefined || l.status === status));
+}
+
+/**
+ * Starts a slow stream, sends SIGTERM mid-way and checks the stream still completes, new
+ * connections are refused, and the process exits 0 soon after the stream ends. fetch keeps its
+ * connection alive afterwards, as real clients do, so an idle keep-alive socket must not hold the exit.
+ */
+async function sigtermDuringStream(child: ChildService, key: string): Promise<void> {
+  fake.enqueue({ text: TEXT, delayMs: 200 });
+  const n = fake.requests.length;
+  const res = await child.fetch('/chat/stream', { key, json: { message: 'slow one' } });
+  assert.equal(res.status, 200);
+  const body = res.text();
+  await fake.waitForRequests(n + 1, 10_000);
+
+  child.signal('SIGTERM');
+  await waitUntilRefused(child.port);
+  const events = sseEvents(await body);
+  const streamEnded = Date.now();
+  assert.deepEqual(events.map((e) => e.type), ['start', ...Array(TEXT_CHUNKS).fill('token'), 'end']);
+  assert.equal(events.at(-1)?.reply, TEXT);
+  assert.equal(fake.requests[n]?.aborted, false, 'the model call was not cut');
+
+  const { code, signal } = await child.waitForExit(20_000);
+  assert.deepEqual({ code, signal }, { code: 0, signal: null }, child.stderr());
+  const lag = Date.now() - streamEnded;
+  assert.ok(lag < 10_000, `exited ${lag} ms after the last stream ended`);
 }
 
 describe('single process without VALID_API_KEYS or a model', () => {
@@ -199,25 +226,7 @@ describe('two cluster workers (WORKERS=2) on one SQLite file', () => {
   });
 
   test('SIGTERM: the in-flight stream completes, new connections are refused, the primary exits 0', async () => {
-    fake.enqueue({ text: TEXT, delayMs: 200 });
-    const n = fake.requests.length;
-    const res = await child.fetch('/chat/stream', { key, json: { message: 'slow one' } });
-    assert.equal(res.status, 200);
-    const body = res.text();
-    await fake.waitForRequests(n + 1, 10_000);
-
-    child.signal('SIGTERM');
-    await waitUntilRefused(child.port);
-    const events = sseEvents(await body);
-    const streamEnded = Date.now();
-    assert.deepEqual(events.map((e) => e.type), ['start', ...Array(TEXT_CHUNKS).fill('token'), 'end']);
-    assert.equal(events.at(-1)?.reply, TEXT);
-    assert.equal(fake.requests[n]?.aborted, false);
-
-    const { code, signal } = await child.waitForExit(20_000);
-    assert.deepEqual({ code, signal }, { code: 0, signal: null }, child.stderr());
-    const lag = Date.now() - streamEnded;
-    assert.ok(lag < 10_000, `the primary exited ${lag} ms after the last stream ended`);
+    await sigtermDuringStream(child, key);
     await new Promise((r) => setTimeout(r, 200));
     for (const pid of workerPids) assert.ok(!isAlive(pid), `worker ${pid} has exited`);
   });
@@ -228,26 +237,7 @@ describe('graceful shutdown of a single process', () => {
     // A grace period far longer than the stream: the exit must come from the stream ending, not the timer.
     const child = await startChild({ env: { VALID_API_KEYS: 'k', SHUTDOWN_GRACE_MS: '60000', ...llmEnv() } });
     try {
-      fake.enqueue({ text: TEXT, delayMs: 200 });
-      const n = fake.requests.length;
-      // fetch keeps its connection alive afterwards, as real clients do.
-      const res = await child.fetch('/chat/stream', { key: 'k', json: { message: 'slow' } });
-      assert.equal(res.status, 200);
-      const body = res.text();
-      await fake.waitForRequests(n + 1, 10_000);
-
-      child.signal('SIGTERM');
-      await waitUntilRefused(child.port);
-      const events = sseEvents(await body);
-      const streamEnded = Date.now();
-      assert.deepEqual(events.map((e) => e.type), ['start', ...Array(TEXT_CHUNKS).fill('token'), 'end']);
-      assert.equal(events.at(-1)?.reply, TEXT);
-      assert.equal(fake.requests[n]?.aborted, false, 'the model call was not cut');
-
-      const { code, signal } = await child.waitForExit(20_000);
-      assert.deepEqual({ code, signal }, { code: 0, signal: null }, child.stderr());
-      const lag = Date.now() - streamEnded;
-      assert.ok(lag < 10_000, `exited ${lag} ms after the last stream ended (an idle keep-alive socket must not hold the exit)`);
+      await sigtermDuringStream(child, 'k');
     } finally {
       await child.stop();
     }

@@ -7,11 +7,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { tool } from 'ai';
 import { z } from 'zod';
-import { createAgent } from '../src/agent/agent.js';
 import type { StreamEvent } from '../src/agent/events.js';
-import { createChatModel } from '../src/agent/model.js';
 import { startFakeLlm, type FakeLlm } from './support/fake-llm.js';
-import { parseSse, readChunks, startService, type TestService } from './support/service.js';
+import { fakeModelAgent, parseSse, readChunks, startService, type TestService } from './support/service.js';
 
 type Ev<T extends StreamEvent['type']> = Extract<StreamEvent, { type: T }>;
 
@@ -446,21 +444,17 @@ describe('POST /chat/stream hang-up during a running tool', () => {
   let toolFinished = 0;
   before(async () => {
     fake = await startFakeLlm();
-    const agent = createAgent({
-      model: createChatModel({ baseURL: fake.url, model: 'fake-model' }),
-      maxRetries: 0,
-      tools: {
-        slow: tool({
-          description: 'Takes its time and ignores cancellation',
-          inputSchema: z.object({ ms: z.number() }),
-          execute: async ({ ms }) => {
-            toolStarted++;
-            await sleep(ms);
-            toolFinished++;
-            return { waited: ms };
-          },
-        }),
-      },
+    const agent = fakeModelAgent(fake, {
+      slow: tool({
+        description: 'Takes its time and ignores cancellation',
+        inputSchema: z.object({ ms: z.number() }),
+        execute: async ({ ms }) => {
+          toolStarted++;
+          await sleep(ms);
+          toolFinished++;
+          return { waited: ms };
+        },
+      }),
     });
     svc = await startService({ agent, fake });
   });

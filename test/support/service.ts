@@ -5,7 +5,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Agent } from '../../src/agent/agent.js';
+import type { ToolSet } from 'ai';
+import { createAgent, type Agent } from '../../src/agent/agent.js';
+import { createChatModel } from '../../src/agent/model.js';
 import type { StreamEvent } from '../../src/agent/events.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createAgentServer, type AgentServer } from '../../src/server.js';
@@ -14,6 +16,11 @@ import { startFakeLlm, type FakeLlm } from './fake-llm.js';
 
 export const KEY_A = 'test-key-alpha';
 export const KEY_B = 'test-key-bravo';
+
+/** A custom agent (our own tools, no built-ins) on the fake model, as a user of createAgent would build one. */
+export function fakeModelAgent(fake: FakeLlm, tools: ToolSet): Agent {
+  return createAgent({ model: createChatModel({ baseURL: fake.url, model: 'fake-model' }), maxRetries: 0, tools });
+}
 
 export interface TestService {
   url: string;
