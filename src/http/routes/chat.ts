@@ -1,10 +1,11 @@
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { z } from 'zod';
 import type { StreamEvent } from '../../agent/events.js';
 import { ApiError, isErrorCode } from '../errors.js';
 import { authErrors, ChatRequest, ChatResponse, ErrorResponse } from '../schemas.js';
 import { SSE_HEADERS, SseStream } from '../sse-stream.js';
-import type { TurnRunner } from '../turn-runner.js';
+import type { TurnRequest, TurnRunner } from '../turn-runner.js';
 
 /** Aborts when the client goes away before the response is complete. */
 function hangUpSignal(reply: FastifyReply): AbortSignal {
@@ -13,6 +14,10 @@ function hangUpSignal(reply: FastifyReply): AbortSignal {
     if (!reply.raw.writableFinished) controller.abort(new Error('client disconnected'));
   });
   return controller.signal;
+}
+
+function turnRequest(request: FastifyRequest & { body: z.output<typeof ChatRequest> }): TurnRequest {
+  return { owner: request.owner, message: request.body.message, sessionId: request.body.session_id ?? undefined, log: request.log };
 }
 
 const chatErrors = { 400: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse, 502: ErrorResponse, 503: ErrorResponse, 504: ErrorResponse, ...authErrors };
@@ -30,7 +35,7 @@ export const chatRoutes: FastifyPluginAsyncZod<{ turns: TurnRunner; heartbeatMs:
       },
     },
     async (request, reply) => {
-      const turn = await turns.begin({ owner: request.owner, message: request.body.message, sessionId: request.body.session_id ?? undefined, log: request.log });
+      const turn = await turns.begin(turnRequest(request));
       const calls = new Map<string, { id: string; name: string; arguments: unknown; result: unknown }>();
       let end: Extract<StreamEvent, { type: 'end' }> | undefined;
       let failure: ApiError | undefined;
@@ -69,7 +74,7 @@ export const chatRoutes: FastifyPluginAsyncZod<{ turns: TurnRunner; heartbeatMs:
       },
     },
     async (request, reply) => {
-      const turn = await turns.begin({ owner: request.owner, message: request.body.message, sessionId: request.body.session_id ?? undefined, log: request.log });
+      const turn = await turns.begin(turnRequest(request));
       const sse = new SseStream(heartbeatMs);
       const events = turn.events(hangUpSignal(reply));
       // Pump in the background: the handler must return so Fastify sends headers and pipes the body.
@@ -82,6 +87,7 @@ export const chatRoutes: FastifyPluginAsyncZod<{ turns: TurnRunner; heartbeatMs:
           sse.end();
         }
       })();
+      // The reply is typed by the error schemas alone (a stream has no 200 schema), hence the cast.
       return reply.headers(SSE_HEADERS).send(sse.body as never);
     },
   );
