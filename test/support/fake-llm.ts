@@ -122,7 +122,8 @@ function toolArguments(call: ToolCallSpec): string {
   return typeof call.arguments === 'string' ? call.arguments : JSON.stringify(call.arguments ?? {});
 }
 
-export async function startFakeLlm(): Promise<FakeLlm> {
+/** `port` 0 (the default) picks a free one. */
+export async function startFakeLlm({ port: wantedPort = 0 }: { port?: number } = {}): Promise<FakeLlm> {
   const requests: RecordedRequest[] = [];
   const queue: FakeReply[] = [];
   let defaultReply: FakeReply = { text: 'ok' };
@@ -357,7 +358,7 @@ export async function startFakeLlm(): Promise<FakeLlm> {
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(wantedPort, '127.0.0.1', () => {
       server.off('error', reject);
       resolve();
     });

@@ -1,0 +1,340 @@
+/**
+ * `npm run bench`: our service (production build) against the seed's FastAPI service, a bare
+ * node:http floor and the fake upstream itself, all started here, in one run, on this machine.
+ *
+ *   --quick        a few seconds in all, small N (the test suite's smoke run)
+ *   --only a,c,e   run some scenarios
+ *   --workers N    worker processes for our service and for the seed's uvicorn (default 1)
+ *   --out FILE     where the Markdown report goes (default docs/benchmarks.md; "-" for none)
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ApiKeys } from '../dist/http/api-keys.js';
+import { openStore } from '../dist/index.js';
+import { sequentialLatency, throughput, type Latency, type RequestSpec, type Throughput } from './lib/load.js';
+import { freePort, sampleRss, startServer, type Server } from './lib/processes.js';
+import { holdStreams, measureStreams } from './lib/sse.js';
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    workers: { type: 'string', default: '1' },
+    out: { type: 'string', default: 'docs/benchmarks.md' },
+  },
+});
+const quick = args.quick;
+const workers = Number(args.workers);
+const only = new Set((args.only ?? 'a,b,c,d,e,f').split(',').map((s) => s.trim()));
+const KEY = 'bench-key';
+const PY = '/usr/bin/python3';
+const ROOT = new URL('..', import.meta.url).pathname;
+
+const plan = {
+  seconds: quick ? 1 : 10,
+  connections: 50,
+  latencyCount: quick ? 30 : 2000,
+  streams: quick ? 3 : 30,
+  hold: quick ? [50] : [1000, 5000, 10_000],
+  growth: quick ? [0, 10, 100] : [0, 1000, 10_000],
+  growthCount: quick ? 20 : 500,
+};
+
+interface Row {
+  scenario: string;
+  server: string;
+  result: string;
+  p50: string;
+  p99: string;
+  errors: number;
+  peakRss: number;
+  ratio: string;
+}
+const rows: Row[] = [];
+const checks: Array<{ target: string; measured: string; ok: boolean }> = [];
+const tmp = mkdtempSync(join(os.tmpdir(), 'agent-api-bench-'));
+
+const ms = (n: number) => (Number.isFinite(n) ? `${n < 10 ? n.toFixed(2) : n.toFixed(1)} ms` : '—');
+const num = (n: number) => Math.round(n).toLocaleString('en-US');
+const mb = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MB`;
+const x = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
+
+// ---------------------------------------------------------------------------------------------
+// The servers
+
+let dbCounter = 0;
+async function ours(env: Record<string, string> = {}, entry: 'bench' | 'main' = 'bench'): Promise<Server> {
+  const port = await freePort();
+  return startServer({
+    name: 'agent-api',
+    command: process.execPath,
+    args: [entry === 'bench' ? join(ROOT, 'bench/servers/agent-server.mjs') : join(ROOT, 'dist/main.js')],
+    env: {
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      VALID_API_KEYS: KEY,
+      WORKERS: String(workers),
+      DATABASE_URL: `sqlite:${join(tmp, `ours-${++dbCounter}.db`)}`,
+      LLM_MAX_RETRIES: '0',
+      ...env,
+    },
+    port,
+  });
+}
+
+async function seed(env: Record<string, string> = {}): Promise<Server> {
+  const port = await freePort();
+  return startServer({
+    name: 'seed',
+    command: PY,
+    args: ['-m', 'uvicorn', 'app:app', '--app-dir', join(ROOT, 'bench/seed'), '--host', '127.0.0.1', '--port', String(port), '--workers', String(workers), '--log-level', 'info'],
+    env: { VALID_API_KEYS: KEY, ...env },
+    port,
+  });
+}
+
+async function floor(): Promise<Server> {
+  const port = await freePort();
+  return startServer({ name: 'node:http floor', command: process.execPath, args: [join(ROOT, 'bench/servers/floor.mjs')], env: { PORT: String(port) }, port });
+}
+
+async function fakeUpstream(): Promise<Server & { baseUrl: string }> {
+  const port = await freePort();
+  const tsx = import.meta.resolve('tsx');
+  const s = await startServer({
+    name: 'fake upstream',
+    command: process.execPath,
+    args: ['--import', tsx, join(ROOT, 'bench/servers/fake-upstream.ts')],
+    env: { PORT: String(port) },
+    port,
+    readyPath: '/v1/models',
+    captureStdout: true,
+  });
+  return { ...s, baseUrl: s.stdout().split('\n')[0]!.trim() };
+}
+
+async function withServer<T>(start: Promise<Server>, run: (s: Server) => Promise<T>): Promise<{ value: T; peakRss: number; server: Server }> {
+  const server = await start;
+  try {
+    const rss = sampleRss(server);
+    const value = await run(server);
+    return { value, peakRss: rss.stop(), server };
+  } finally {
+    await server.stop();
+  }
+}
+
+const chatBody = JSON.stringify({ message: 'What is 2+2?' });
+const jsonHeaders = { 'content-type': 'application/json', 'x-api-key': KEY };
+
+function throughputRow(scenario: string, server: string, t: Throughput, peakRss: number, ratio = ''): Row {
+  return { scenario, server, result: `${num(t.rps)} req/s`, p50: ms(t.p50), p99: ms(t.p99), errors: t.errors, peakRss, ratio };
+}
+function latencyRow(scenario: string, server: string, l: Latency, peakRss: number, ratio = ''): Row {
+  return { scenario, server, result: `${num(1000 / l.mean)} req/s (1 at a time)`, p50: ms(l.p50), p99: ms(l.p99), errors: l.errors, peakRss, ratio };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The scenarios
+
+async function scenarioA(): Promise<void> {
+  const load = { connections: plan.connections, seconds: plan.seconds };
+  const run = (s: Promise<Server>) => withServer(s, (srv) => throughput({ url: `${srv.url}/health` }, load));
+  const o = await run(ours());
+  const sd = await run(seed());
+  const f = await run(floor());
+  rows.push(throughputRow('a. GET /health', 'agent-api', o.value, o.peakRss, `${x(o.value.rps, sd.value.rps)} seed, ${x(o.value.rps, f.value.rps)} floor`));
+  rows.push(throughputRow('a. GET /health', 'seed (FastAPI)', sd.value, sd.peakRss));
+  rows.push(throughputRow('a. GET /health', 'node:http floor', f.value, f.peakRss));
+  checks.push({ target: '/health ≥ 3× the seed', measured: x(o.value.rps, sd.value.rps), ok: o.value.rps >= 3 * sd.value.rps });
+}
+
+async function scenarioB(): Promise<void> {
+  const load = { connections: plan.connections, seconds: plan.seconds };
+  const spec = (srv: Server): RequestSpec => ({ url: `${srv.url}/chat`, method: 'POST', headers: jsonHeaders, body: chatBody });
+  const o = await withServer(ours(), (srv) => throughput(spec(srv), load));
+  const sd = await withServer(seed(), (srv) => throughput(spec(srv), load));
+  const f = await withServer(floor(), (srv) => throughput(spec(srv), load));
+  rows.push(throughputRow('b. POST /chat (real work vs stub)', 'agent-api', o.value, o.peakRss, `${x(o.value.rps, sd.value.rps)} seed, ${x(o.value.rps, f.value.rps)} floor`));
+  rows.push(throughputRow('b. POST /chat (real work vs stub)', 'seed stub', sd.value, sd.peakRss));
+  rows.push(throughputRow('b. POST /chat (real work vs stub)', 'node:http floor stub', f.value, f.peakRss));
+  checks.push({ target: 'real /chat ≥ 1.5× the seed stub', measured: x(o.value.rps, sd.value.rps), ok: o.value.rps >= 1.5 * sd.value.rps });
+}
+
+async function scenarioC(): Promise<void> {
+  const fake = await fakeUpstream();
+  try {
+    const load = { count: plan.latencyCount, warmup: quick ? 3 : 100 };
+    const upstreamBody = JSON.stringify({ model: 'fake-model', messages: [{ role: 'user', content: 'What is 2+2?' }], stream: true, stream_options: { include_usage: true } });
+    const direct = await sequentialLatency({ url: `${fake.baseUrl}/chat/completions`, method: 'POST', headers: { 'content-type': 'application/json' }, body: upstreamBody }, load);
+    const o = await withServer(ours({ LLM_BASE_URL: fake.baseUrl, LLM_MODEL: 'fake-model', LOG_LEVEL: 'info' }, 'main'), (srv) =>
+      sequentialLatency({ url: `${srv.url}/chat`, method: 'POST', headers: jsonHeaders, body: chatBody }, load),
+    );
+    const p50 = o.value.p50 - direct.p50;
+    const p99 = o.value.p99 - direct.p99;
+    rows.push(latencyRow('c. POST /chat via HTTP upstream', 'agent-api (npm start)', o.value, o.peakRss, `overhead p50 +${ms(p50)}, p99 +${ms(p99)}`));
+    rows.push(latencyRow('c. POST /chat via HTTP upstream', 'direct to fake upstream', direct, fake.rss()));
+    checks.push({ target: 'gateway overhead p50 ≤ 1 ms', measured: ms(p50), ok: p50 <= 1 });
+    checks.push({ target: 'gateway overhead p99 ≤ 5 ms', measured: ms(p99), ok: p99 <= 5 });
+  } finally {
+    await fake.stop();
+  }
+}
+
+async function scenarioD(): Promise<void> {
+  const tokens = 1000;
+  const o = await withServer(ours({ BENCH_MODEL: `tokens:${tokens}` }), (srv) => measureStreams(`${srv.url}/chat/stream`, jsonHeaders, chatBody, plan.streams));
+  const sd = await withServer(seed({ SEED_STREAM_TOKENS: String(tokens), SEED_TOKEN_SLEEP: '0' }), (srv) =>
+    measureStreams(`${srv.url}/chat/stream`, jsonHeaders, chatBody, plan.streams),
+  );
+  const row = (server: string, v: typeof o.value, peakRss: number, ratio = ''): Row => ({
+    scenario: `d. stream ${tokens} tokens`,
+    server,
+    result: `${num(v.tokensPerSecond)} tokens/s (${v.tokensPerReply} per reply)`,
+    p50: `TTFT ${ms(v.ttftP50)}`,
+    p99: `TTFT ${ms(v.ttftP99)}`,
+    errors: v.errors,
+    peakRss,
+    ratio,
+  });
+  rows.push(row('agent-api', o.value, o.peakRss, `${x(o.value.tokensPerSecond, sd.value.tokensPerSecond)} seed tokens/s`));
+  rows.push(row('seed, no per-token sleep', sd.value, sd.peakRss));
+}
+
+async function scenarioE(): Promise<void> {
+  for (const n of plan.hold) {
+    const measure = async (start: Promise<Server>) => {
+      const server = await start;
+      try {
+        // Warm up (JIT, pools, first session) before the baseline.
+        const warm = await holdStreams(`${server.url}/chat/stream`, jsonHeaders, chatBody, 20);
+        await warm.closeAll();
+        const before = server.rss();
+        const held = await holdStreams(`${server.url}/chat/stream`, jsonHeaders, chatBody, n);
+        await new Promise((r) => setTimeout(r, 1000));
+        const after = server.rss();
+        await held.closeAll();
+        return { open: held.open, errors: held.errors + (n - held.open - held.errors), perStream: (after - before) / Math.max(1, held.open), peakRss: after };
+      } finally {
+        await server.stop();
+      }
+    };
+    const o = await measure(ours({ BENCH_MODEL: 'hold', LLM_TIMEOUT_MS: '600000' }));
+    const sd = await measure(seed({ SEED_STREAM_TOKENS: '1000', SEED_TOKEN_SLEEP: '600' }));
+    const row = (server: string, v: typeof o, ratio = ''): Row => ({
+      scenario: `e. ${num(n)} open SSE streams`,
+      server,
+      result: `${num(v.open)} open, ${(v.perStream / 1024).toFixed(1)} KB/stream`,
+      p50: '',
+      p99: '',
+      errors: v.errors,
+      peakRss: v.peakRss,
+      ratio,
+    });
+    rows.push(row('agent-api', o, `${x(o.perStream, sd.perStream)} seed memory/stream`));
+    rows.push(row('seed', sd));
+    if (n === plan.hold.at(-1)) {
+      checks.push({ target: `≤ 40 KB per open stream at ${num(n)} streams`, measured: `${(o.perStream / 1024).toFixed(1)} KB, ${num(o.open)} open`, ok: o.perStream <= 40 * 1024 && o.open === n });
+    }
+  }
+}
+
+async function scenarioF(): Promise<void> {
+  const dbPath = join(tmp, 'growth.db');
+  // Sessions are pre-filled straight into the database, owned by the bench key's owner id.
+  const ownerId = new ApiKeys([KEY]).authenticate(KEY)!;
+  const store = await openStore(`sqlite:${dbPath}`);
+  for (const size of plan.growth) {
+    const id = `growth-${size}`;
+    await store.openSession(id, ownerId, 'growth');
+    for (let i = 0; i < size; i += 500) {
+      const batch = Array.from({ length: Math.min(500, size - i) }, (_, j) =>
+        (i + j) % 2 === 0 ? { role: 'user' as const, content: `question ${i + j}` } : { role: 'assistant' as const, content: `answer ${i + j} `.repeat(10) },
+      );
+      await store.appendMessages(id, batch);
+    }
+  }
+  await store.close();
+  const results = await withServer(ours({ DATABASE_URL: `sqlite:${dbPath}` }), async (srv) => {
+    const out: Array<{ size: number; l: Latency }> = [];
+    for (const size of plan.growth) {
+      const body = JSON.stringify({ message: 'And one more?', session_id: `growth-${size}` });
+      out.push({ size, l: await sequentialLatency({ url: `${srv.url}/chat`, method: 'POST', headers: jsonHeaders, body }, { count: plan.growthCount, warmup: 5 }) });
+    }
+    return out;
+  });
+  const base = results.value[0]!.l;
+  for (const { size, l } of results.value) {
+    rows.push(latencyRow(`f. /chat on a ${num(size)}-message session`, 'agent-api', l, results.peakRss, size === 0 ? '' : `${x(l.p50, base.p50)} empty p50`));
+  }
+  const last = results.value.at(-1)!;
+  checks.push({ target: `${num(last.size)}-message session within 1.5× of an empty one (p50)`, measured: x(last.l.p50, base.p50), ok: last.l.p50 <= 1.5 * base.p50 });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+function machine(): string[] {
+  const py = (() => {
+    try {
+      return execFileSync(PY, ['-c', 'import sys, fastapi, uvicorn; print(sys.version.split()[0], fastapi.__version__, uvicorn.__version__)'], { encoding: 'utf8' }).trim().split(' ');
+    } catch {
+      return ['?', '?', '?'];
+    }
+  })();
+  return [
+    `- CPU: ${os.cpus()[0]?.model ?? '?'} × ${os.availableParallelism()} (shared, noisy)`,
+    `- Memory: ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; OS: ${os.type()} ${os.release()}`,
+    `- Node ${process.version}; Python ${py[0]}, FastAPI ${py[1]}, uvicorn ${py[2]}`,
+    `- Workers: ${workers} for agent-api and for the seed's uvicorn; load generator in the same machine`,
+  ];
+}
+
+function table(): string[] {
+  const head = ['Scenario', 'Server', 'Result', 'p50', 'p99', 'Errors', 'Peak RSS', 'Ratio'];
+  const body = rows.map((r) => [r.scenario, r.server, r.result, r.p50, r.p99, String(r.errors), mb(r.peakRss), r.ratio]);
+  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...body.map((c) => `| ${c.join(' | ')} |`)];
+}
+
+const scenarios: Record<string, () => Promise<void>> = { a: scenarioA, b: scenarioB, c: scenarioC, d: scenarioD, e: scenarioE, f: scenarioF };
+const started = Date.now();
+try {
+  for (const [name, run] of Object.entries(scenarios)) {
+    if (!only.has(name)) continue;
+    process.stderr.write(`scenario ${name}…\n`);
+    await run();
+  }
+} finally {
+  rmSync(tmp, { recursive: true, force: true });
+}
+
+const lines = [
+  `Run: ${new Date().toISOString()}, ${((Date.now() - started) / 1000).toFixed(0)} s${quick ? ' (--quick: tiny sizes, not for comparison)' : ''}`,
+  '',
+  ...machine(),
+  '',
+  ...table(),
+  '',
+  '| Target | Measured | Met |',
+  '|---|---|---|',
+  ...checks.map((c) => `| ${c.target} | ${c.measured} | ${c.ok ? 'yes' : 'no'} |`),
+];
+process.stdout.write(`${lines.join('\n')}\n`);
+if (args.out !== '-') {
+  writeFileSync(
+    args.out,
+    [
+      '# Benchmarks',
+      '',
+      'Reproduce with `npm run bench` (add `-- --workers 2` for two workers each). Every number in a table comes from one run: all',
+      'servers are started by the script, one after another, on the same machine, with the load generator beside them.',
+      'Ratios are within one run; absolute numbers move with the machine and its other load.',
+      '',
+      ...lines,
+      '',
+    ].join('\n'),
+  );
+}
