@@ -1,6 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { ChatMessage } from '../agent/messages.js';
 import type { Database } from './schema.js';
+import { precompile } from './precompiled.js';
 import { parseSessionCursor, type SessionInfo, type Store, type StoredMessage } from './store.js';
 
 type SessionRow = Selectable<Database['sessions']>;
@@ -19,23 +20,53 @@ function toInfo(row: Pick<SessionRow, 'id' | 'title' | 'message_count' | 'create
 
 const infoColumns = ['id', 'title', 'message_count', 'created_at', 'updated_at'] as const;
 
+/** The queries every chat turn runs, compiled once (see precompile). */
+function turnQueries(db: Kysely<Database>) {
+  return {
+    // Insert-or-ignore then read: two keys racing for a new id cannot both win it.
+    insertSession: precompile((a) =>
+      db
+        .insertInto('sessions')
+        .values({ id: a(0), owner: a(1), title: a(2), message_count: 0, busy_until: null, created_at: a(3), updated_at: a(3) })
+        .onConflict((oc) => oc.column('id').doNothing()),
+    ),
+    getSession: precompile((a) => db.selectFrom('sessions').select(infoColumns).where('id', '=', a(0)).where('owner', '=', a(1))),
+    // Bumping the counter first takes the row lock in Postgres, so concurrent appends serialise.
+    bumpCount: precompile((a) =>
+      db
+        .updateTable('sessions')
+        .set((eb) => ({ message_count: eb('message_count', '+', a(0)), updated_at: a(1) }))
+        .where('id', '=', a(2))
+        .returning('message_count'),
+    ),
+    insertMessage: precompile((a) => db.insertInto('messages').values({ session_id: a(0), seq: a(1), role: a(2), data: a(3), created_at: a(4) })),
+    recentMessages: precompile((a) => db.selectFrom('messages').select('data').where('session_id', '=', a(0)).orderBy('seq', 'desc').limit(a(1))),
+    claimRun: precompile((a) =>
+      db
+        .updateTable('sessions')
+        .set({ busy_until: a(0) })
+        .where('id', '=', a(1))
+        .where((eb) => eb.or([eb('busy_until', 'is', null), eb('busy_until', '<', a(2))])),
+    ),
+    setBusyUntil: precompile((a) => db.updateTable('sessions').set({ busy_until: a(0) }).where('id', '=', a(1))),
+  };
+}
+
 /** One implementation for SQLite and Postgres: every query here is portable SQL. */
 export class KyselyStore implements Store {
-  constructor(private readonly db: Kysely<Database>) {}
+  private readonly q: ReturnType<typeof turnQueries>;
+
+  constructor(private readonly db: Kysely<Database>) {
+    this.q = turnQueries(db);
+  }
 
   async openSession(id: string, owner: string, title: string): Promise<SessionInfo | undefined> {
-    const now = iso();
-    // Insert-or-ignore then read: two keys racing for a new id cannot both win it.
-    await this.db
-      .insertInto('sessions')
-      .values({ id, owner, title, message_count: 0, busy_until: null, created_at: now, updated_at: now })
-      .onConflict((oc) => oc.column('id').doNothing())
-      .execute();
+    await this.q.insertSession(this.db, id, owner, title, iso());
     return this.getSession(id, owner);
   }
 
   async getSession(id: string, owner: string): Promise<SessionInfo | undefined> {
-    const row = await this.db.selectFrom('sessions').select(infoColumns).where('id', '=', id).where('owner', '=', owner).executeTakeFirst();
+    const row = (await this.q.getSession(this.db, id, owner)).rows[0];
     return row && toInfo(row);
   }
 
@@ -64,31 +95,16 @@ export class KyselyStore implements Store {
     if (messages.length === 0) return;
     const now = iso();
     await this.db.transaction().execute(async (tx) => {
-      // Bumping the counter first takes the row lock in Postgres, so concurrent appends serialise.
-      const row = await tx
-        .updateTable('sessions')
-        .set((eb) => ({ message_count: eb('message_count', '+', messages.length), updated_at: now }))
-        .where('id', '=', sessionId)
-        .returning('message_count')
-        .executeTakeFirst();
+      const row = (await this.q.bumpCount(tx, messages.length, now, sessionId)).rows[0];
       if (!row) throw new Error(`session ${sessionId} does not exist`);
       const first = Number(row.message_count) - messages.length;
-      await tx
-        .insertInto('messages')
-        .values(messages.map((m, i) => ({ session_id: sessionId, seq: first + i, role: m.role, data: JSON.stringify(m), created_at: now })))
-        .execute();
+      for (const [i, m] of messages.entries()) await this.q.insertMessage(tx, sessionId, first + i, m.role, JSON.stringify(m), now);
     });
   }
 
   async recentMessages(sessionId: string, limit: number): Promise<ChatMessage[]> {
     if (limit <= 0) return [];
-    const rows = await this.db
-      .selectFrom('messages')
-      .select('data')
-      .where('session_id', '=', sessionId)
-      .orderBy('seq', 'desc')
-      .limit(limit)
-      .execute();
+    const { rows } = await this.q.recentMessages(this.db, sessionId, limit);
     return rows.reverse().map((r) => JSON.parse(r.data) as ChatMessage);
   }
 
@@ -100,22 +116,16 @@ export class KyselyStore implements Store {
   }
 
   async claimRun(sessionId: string, until: number): Promise<boolean> {
-    const now = iso();
-    const res = await this.db
-      .updateTable('sessions')
-      .set({ busy_until: iso(until) })
-      .where('id', '=', sessionId)
-      .where((eb) => eb.or([eb('busy_until', 'is', null), eb('busy_until', '<', now)]))
-      .executeTakeFirst();
-    return res.numUpdatedRows > 0n;
+    const { numAffectedRows } = await this.q.claimRun(this.db, iso(until), sessionId, iso());
+    return (numAffectedRows ?? 0n) > 0n;
   }
 
   async extendRun(sessionId: string, until: number): Promise<void> {
-    await this.db.updateTable('sessions').set({ busy_until: iso(until) }).where('id', '=', sessionId).execute();
+    await this.q.setBusyUntil(this.db, iso(until), sessionId);
   }
 
   async releaseRun(sessionId: string): Promise<void> {
-    await this.db.updateTable('sessions').set({ busy_until: null }).where('id', '=', sessionId).execute();
+    await this.q.setBusyUntil(this.db, null, sessionId);
   }
 
   async ping(): Promise<void> {

@@ -9,6 +9,25 @@ import { migrateToLatest } from './migrations.js';
 import type { Database } from './schema.js';
 import type { Store } from './store.js';
 
+/**
+ * Kysely prepares every query anew; preparing is a large share of a small query's cost, and our
+ * queries are a fixed set of SQL strings, so prepared statements are kept and reused.
+ */
+function withStatementCache(db: SqliteDatabase.Database, limit = 500): SqliteDatabase.Database {
+  const cache = new Map<string, SqliteDatabase.Statement>();
+  const prepare = db.prepare.bind(db);
+  db.prepare = ((source: string) => {
+    let statement = cache.get(source);
+    if (!statement) {
+      if (cache.size >= limit) cache.clear(); // multi-row inserts vary by row count
+      statement = prepare(source);
+      cache.set(source, statement);
+    }
+    return statement;
+  }) as typeof db.prepare;
+  return db;
+}
+
 function connect(location: StoreLocation): Kysely<Database> {
   if (location.kind === 'postgres') {
     return new Kysely({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: location.url, max: 10 }) }) });
@@ -20,7 +39,7 @@ function connect(location: StoreLocation): Kysely<Database> {
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('synchronous = NORMAL');
-  return new Kysely({ dialect: new SqliteDialect({ database: sqlite }) });
+  return new Kysely({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
 }
 
 export interface OpenStoreOptions {
