@@ -1,4 +1,4 @@
-import { stepCountIs, streamText, type LanguageModel, type ToolSet } from 'ai';
+import { asSchema, stepCountIs, streamText, type LanguageModel, type ToolSet } from 'ai';
 import { AgentError } from './errors.js';
 import type { AgentEvent } from './events.js';
 import { toModelMessages, trimHistory } from './history.js';
@@ -50,13 +50,13 @@ export function createAgent(options: AgentOptions): Agent {
     name = 'agent',
     model,
     instructions = DEFAULT_INSTRUCTIONS,
-    tools = {},
     maxSteps = 8,
     historyWindow = 50,
     timeoutMs = 60_000,
     maxRetries = 2,
     notConfiguredHint = 'No model is configured: pass `model` to createAgent().',
   } = options;
+  const tools = withCachedSchemas(options.tools ?? {});
 
   return {
     name,
@@ -126,6 +126,14 @@ export function createAgent(options: AgentOptions): Agent {
       }
     },
   };
+}
+
+/**
+ * The SDK turns a zod input schema into JSON Schema on every model call (a large share of a
+ * turn's CPU); a schema wrapped once by `asSchema` keeps its JSON Schema after the first use.
+ */
+function withCachedSchemas(tools: ToolSet): ToolSet {
+  return Object.fromEntries(Object.entries(tools).map(([name, t]) => [name, t.inputSchema ? { ...t, inputSchema: asSchema(t.inputSchema) } : t]));
 }
 
 function errorText(error: unknown): string {
