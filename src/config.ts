@@ -84,6 +84,12 @@ export function loadConfig(env: Env = process.env): Config {
   if (config.VALID_API_KEYS?.length === 0) {
     throw new ConfigError('Invalid configuration:\n  VALID_API_KEYS: lists no key (comma-separated keys expected)');
   }
+  const location = parseDatabaseUrl(config.DATABASE_URL);
+  if (config.WORKERS > 1 && location?.kind === 'sqlite' && location.path === ':memory:') {
+    throw new ConfigError(
+      'Invalid configuration:\n  DATABASE_URL: sqlite::memory: is private to each process, so it cannot be shared by WORKERS > 1 (use sqlite:PATH or postgres://…)',
+    );
+  }
   return config;
 }
 

@@ -82,11 +82,16 @@ export async function createAgentServer(options: AgentServerOptions = {}): Promi
 
   let closing: Promise<void> | undefined;
   const close = async () => {
+    let giveUp!: () => void;
+    const gaveUp = new Promise<void>((resolve) => (giveUp = resolve));
     const grace = setTimeout(() => {
       app.log.warn({ runs: app.turns.activeRuns }, 'shutdown grace period over: ending remaining runs');
       app.turns.abortAll();
-      // Whatever still holds a socket a moment later is cut.
-      setTimeout(() => app.server.closeAllConnections(), 1000).unref();
+      // Whatever still holds a socket (or a run, in a tool that ignores the abort) a moment later is cut.
+      setTimeout(() => {
+        app.server.closeAllConnections();
+        giveUp();
+      }, 1000).unref();
     }, config.SHUTDOWN_GRACE_MS);
     // A keep-alive connection goes idle when its last response ends; Node closes idle connections
     // only once, when close() starts, so without this sweep a finished stream's socket would hold
@@ -98,6 +103,9 @@ export async function createAgentServer(options: AgentServerOptions = {}): Promi
     }, 100);
     try {
       await app.close();
+      // A run whose client hung up has no response left to wait for, but it still saves its reply
+      // and releases its session: the store must stay open until it has.
+      await Promise.race([app.turns.whenIdle(), gaveUp]);
     } finally {
       clearInterval(sweep);
       clearTimeout(grace);

@@ -64,7 +64,7 @@ export function createAgent(options: AgentOptions): Agent {
     notReadyReason: () => (model ? undefined : notConfiguredHint),
     async *run({ history, message, signal }) {
       if (!model) throw new AgentError('model_not_configured', notConfiguredHint);
-      signal.throwIfAborted();
+      if (signal.aborted) throw new AgentError('aborted', 'The run was aborted', { cause: signal.reason });
 
       const controller = new AbortController();
       const forwardAbort = () => controller.abort(signal.reason);

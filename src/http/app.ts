@@ -46,9 +46,13 @@ export interface AppOptions {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-function logRequest(request: FastifyRequest, reply: FastifyReply): void {
+const logged = new WeakSet<FastifyRequest>();
+
+function logRequest(request: FastifyRequest, reply: FastifyReply, status = reply.statusCode): void {
+  if (logged.has(request)) return;
+  logged.add(request);
   request.log.info(
-    { method: request.method, path: request.url.split('?')[0], status: reply.statusCode, duration_ms: Math.round(reply.elapsedTime * 100) / 100 },
+    { method: request.method, path: request.url.split('?')[0], status, duration_ms: Math.round(reply.elapsedTime * 100) / 100 },
     'request',
   );
 }
@@ -68,6 +72,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
     forceCloseConnections: 'idle',
+    // Fastify's own 503 for requests arriving while closing is outside our error shape and has no
+    // x-request-id; the onRequest hook below answers those instead.
+    return503OnClosing: false,
     // Session ids may be 128 characters; the default (100) answered longer ones 414 outside our
     // error shape. Over-long params now reach validation (400); beyond this, frameworkErrors.
     routerOptions: { maxParamLength: 1024 },
@@ -91,8 +98,18 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   registerErrorHandlers(app);
 
   app.decorateRequest('owner', '');
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    // A client that hangs up first never lets the response finish, and Fastify then runs no
+    // onResponse hook: its line is written here (499 when it got nothing at all).
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) logRequest(request, reply, reply.raw.headersSent ? reply.statusCode : 499);
+    });
+    if (closing) throw new ApiError('shutting_down');
   });
   // One line per request, written when the response is done (for streams: when the stream ends).
   app.addHook('onResponse', async (request, reply) => logRequest(request, reply));

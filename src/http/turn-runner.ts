@@ -28,6 +28,7 @@ export interface TurnRequest {
 export class TurnRunner {
   private readonly shutdown = new AbortController();
   private active = 0;
+  private readonly idleWaiters: Array<() => void> = [];
 
   constructor(
     private readonly agent: Agent,
@@ -49,6 +50,11 @@ export class TurnRunner {
   /** Runs still going: shutdown waits for these. */
   get activeRuns(): number {
     return this.active;
+  }
+
+  /** Resolves once no run is going (a run can outlive its response when the client hung up). */
+  whenIdle(): Promise<void> {
+    return this.active === 0 ? Promise.resolve() : new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   /** Ends every run early (used when the shutdown grace period is over). */
@@ -103,6 +109,7 @@ export class TurnRunner {
       if (!closed) await saveInterrupted();
       await store.releaseRun(sessionId).catch((err: unknown) => log.error({ err, sessionId }, 'could not release the session'));
       this.active--;
+      if (this.active === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
     }
   }
 }

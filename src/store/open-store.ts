@@ -30,7 +30,11 @@ function withStatementCache(db: SqliteDatabase.Database, limit = 500): SqliteDat
 
 function connect(location: StoreLocation): Kysely<Database> {
   if (location.kind === 'postgres') {
-    return new Kysely({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: location.url, max: 10 }) }) });
+    const pool = new pg.Pool({ connectionString: location.url, max: 10 });
+    // An idle client the server drops (restart, idle timeout, admin kill) is emitted here; unheard,
+    // it would crash the process. The pool discards that client and the next query connects anew.
+    pool.on('error', () => {});
+    return new Kysely({ dialect: new PostgresDialect({ pool }) });
   }
   const memory = location.path === ':memory:';
   if (!memory) mkdirSync(dirname(resolve(location.path)), { recursive: true });

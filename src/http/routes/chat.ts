@@ -10,9 +10,12 @@ import type { TurnRequest, TurnRunner } from '../turn-runner.js';
 /** Aborts when the client goes away before the response is complete. */
 function hangUpSignal(reply: FastifyReply): AbortSignal {
   const controller = new AbortController();
-  reply.raw.once('close', () => {
+  const onClose = () => {
     if (!reply.raw.writableFinished) controller.abort(new Error('client disconnected'));
-  });
+  };
+  // The client may have gone while the turn was being set up, before anyone listened.
+  if (reply.raw.closed) onClose();
+  else reply.raw.once('close', onClose);
   return controller.signal;
 }
 

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { sessionCursor, type Store } from '../../store/store.js';
 import { ApiError } from '../errors.js';
+import { RUN_LEASE_MS } from '../turn-runner.js';
 import { authErrors, ErrorResponse, GetSessionQuery, ListSessionsQuery, SessionDetail, SessionList, SessionParams } from '../schemas.js';
 
 export const sessionRoutes: FastifyPluginAsyncZod<{ store: Store }> = async (app, { store }) => {
@@ -56,11 +57,15 @@ export const sessionRoutes: FastifyPluginAsyncZod<{ store: Store }> = async (app
         tags: ['sessions'],
         summary: 'Delete a session and all its messages',
         params: SessionParams,
-        response: { 204: z.null().describe('Deleted'), 400: ErrorResponse, 404: ErrorResponse, ...authErrors },
+        response: { 204: z.null().describe('Deleted'), 400: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse, ...authErrors },
       },
     },
     async (request, reply) => {
       const { id } = request.params;
+      if (!(await store.getSession(id, request.owner))) throw new ApiError('session_not_found', `No session '${id}'`);
+      // A running turn would go on writing under this id, even into a new session another key opens
+      // with it; holding the run slot while deleting keeps one from starting meanwhile.
+      if (!(await store.claimRun(id, Date.now() + RUN_LEASE_MS))) throw new ApiError('session_busy');
       if (!(await store.deleteSession(id, request.owner))) throw new ApiError('session_not_found', `No session '${id}'`);
       return reply.status(204).send(null);
     },
