@@ -13,9 +13,10 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ApiKeys } from '../dist/http/api-keys.js';
-import { openStore } from '../dist/index.js';
-import { sequentialLatency, throughput, type Latency, type RequestSpec, type Throughput } from './lib/load.js';
-import { freePort, sampleRss, startServer, type Server } from './lib/processes.js';
+import { createChatModel, openStore } from '../dist/index.js';
+import { streamText } from 'ai';
+import { percentile, sequentialLatency, throughput, type Latency, type RequestSpec, type Throughput } from './lib/load.js';
+import { freePort, sampleRss, signalTree, startServer, type Server } from './lib/processes.js';
 import { holdStreams, measureStreams } from './lib/sse.js';
 
 const { values: args } = parseArgs({
@@ -71,7 +72,7 @@ async function ours(env: Record<string, string> = {}, entry: 'bench' | 'main' = 
   return startServer({
     name: 'agent-api',
     command: process.execPath,
-    args: [entry === 'bench' ? join(ROOT, 'bench/servers/agent-server.mjs') : join(ROOT, 'dist/main.js')],
+    args: entry === 'bench' ? ['--expose-gc', join(ROOT, 'bench/servers/agent-server.mjs')] : [join(ROOT, 'dist/main.js')],
     env: {
       PORT: String(port),
       HOST: '127.0.0.1',
@@ -156,9 +157,11 @@ async function scenarioB(): Promise<void> {
   const load = { connections: plan.connections, seconds: plan.seconds };
   const spec = (srv: Server): RequestSpec => ({ url: `${srv.url}/chat`, method: 'POST', headers: jsonHeaders, body: chatBody });
   const o = await withServer(ours(), (srv) => throughput(spec(srv), load));
+  const bare = await withServer(ours({ BENCH_MODEL: 'bare-instant' }), (srv) => throughput(spec(srv), load));
   const sd = await withServer(seed(), (srv) => throughput(spec(srv), load));
   const f = await withServer(floor(), (srv) => throughput(spec(srv), load));
   rows.push(throughputRow('b. POST /chat (real work vs stub)', 'agent-api', o.value, o.peakRss, `${x(o.value.rps, sd.value.rps)} seed, ${x(o.value.rps, f.value.rps)} floor`));
+  rows.push(throughputRow('b. POST /chat (real work vs stub)', 'agent-api, agent without AI SDK', bare.value, bare.peakRss, `${x(bare.value.rps, sd.value.rps)} seed`));
   rows.push(throughputRow('b. POST /chat (real work vs stub)', 'seed stub', sd.value, sd.peakRss));
   rows.push(throughputRow('b. POST /chat (real work vs stub)', 'node:http floor stub', f.value, f.peakRss));
   checks.push({ target: 'real /chat ≥ 1.5× the seed stub', measured: x(o.value.rps, sd.value.rps), ok: o.value.rps >= 1.5 * sd.value.rps });
@@ -173,9 +176,11 @@ async function scenarioC(): Promise<void> {
     const o = await withServer(ours({ LLM_BASE_URL: fake.baseUrl, LLM_MODEL: 'fake-model', LOG_LEVEL: 'info' }, 'main'), (srv) =>
       sequentialLatency({ url: `${srv.url}/chat`, method: 'POST', headers: jsonHeaders, body: chatBody }, load),
     );
+    const sdk = await sdkAlone(fake.baseUrl, load);
     const p50 = o.value.p50 - direct.p50;
     const p99 = o.value.p99 - direct.p99;
     rows.push(latencyRow('c. POST /chat via HTTP upstream', 'agent-api (npm start)', o.value, o.peakRss, `overhead p50 +${ms(p50)}, p99 +${ms(p99)}`));
+    rows.push(latencyRow('c. POST /chat via HTTP upstream', 'AI SDK streamText alone → fake', sdk, process.memoryUsage.rss(), `SDK p50 +${ms(sdk.p50 - direct.p50)}`));
     rows.push(latencyRow('c. POST /chat via HTTP upstream', 'direct to fake upstream', direct, fake.rss()));
     checks.push({ target: 'gateway overhead p50 ≤ 1 ms', measured: ms(p50), ok: p50 <= 1 });
     checks.push({ target: 'gateway overhead p99 ≤ 5 ms', measured: ms(p99), ok: p99 <= 5 });
@@ -184,9 +189,28 @@ async function scenarioC(): Promise<void> {
   }
 }
 
+/** The AI SDK on its own, in this process: one streamText call per request, nothing else. */
+async function sdkAlone(baseURL: string, { count, warmup }: { count: number; warmup: number }): Promise<Latency> {
+  const model = createChatModel({ baseURL, model: 'fake-model' });
+  const times: number[] = [];
+  let errors = 0;
+  for (let i = 0; i < warmup + count; i++) {
+    const started = process.hrtime.bigint();
+    try {
+      for await (const part of streamText({ model, prompt: 'What is 2+2?', maxRetries: 0 }).fullStream) if (part.type === 'error') throw part.error;
+    } catch {
+      errors++;
+    }
+    if (i >= warmup) times.push(Number(process.hrtime.bigint() - started) / 1e6);
+  }
+  times.sort((a, b) => a - b);
+  return { p50: percentile(times, 50), p99: percentile(times, 99), mean: times.reduce((a, b) => a + b, 0) / times.length, errors, count };
+}
+
 async function scenarioD(): Promise<void> {
   const tokens = 1000;
   const o = await withServer(ours({ BENCH_MODEL: `tokens:${tokens}` }), (srv) => measureStreams(`${srv.url}/chat/stream`, jsonHeaders, chatBody, plan.streams));
+  const bare = await withServer(ours({ BENCH_MODEL: `bare-tokens:${tokens}` }), (srv) => measureStreams(`${srv.url}/chat/stream`, jsonHeaders, chatBody, plan.streams));
   const sd = await withServer(seed({ SEED_STREAM_TOKENS: String(tokens), SEED_TOKEN_SLEEP: '0' }), (srv) =>
     measureStreams(`${srv.url}/chat/stream`, jsonHeaders, chatBody, plan.streams),
   );
@@ -201,29 +225,37 @@ async function scenarioD(): Promise<void> {
     ratio,
   });
   rows.push(row('agent-api', o.value, o.peakRss, `${x(o.value.tokensPerSecond, sd.value.tokensPerSecond)} seed tokens/s`));
+  rows.push(row('agent-api, agent without AI SDK', bare.value, bare.peakRss, `${x(bare.value.tokensPerSecond, sd.value.tokensPerSecond)} seed tokens/s`));
   rows.push(row('seed, no per-token sleep', sd.value, sd.peakRss));
 }
 
 async function scenarioE(): Promise<void> {
   for (const n of plan.hold) {
-    const measure = async (start: Promise<Server>) => {
+    const measure = async (start: Promise<Server>, collect: boolean) => {
       const server = await start;
+      // Ours runs a full GC on SIGUSR2 (see agent-server.mjs), so both readings count retained
+      // memory only; the seed's CPython frees by reference counting as it goes.
+      const settledRss = async () => {
+        if (collect) signalTree(server.pid, 'SIGUSR2');
+        await new Promise((r) => setTimeout(r, 1000));
+        return server.rss();
+      };
       try {
         // Warm up (JIT, pools, first session) before the baseline.
         const warm = await holdStreams(`${server.url}/chat/stream`, jsonHeaders, chatBody, 20);
         await warm.closeAll();
-        const before = server.rss();
+        const before = await settledRss();
         const held = await holdStreams(`${server.url}/chat/stream`, jsonHeaders, chatBody, n);
-        await new Promise((r) => setTimeout(r, 1000));
-        const after = server.rss();
+        const after = await settledRss();
         await held.closeAll();
         return { open: held.open, errors: held.errors + (n - held.open - held.errors), perStream: (after - before) / Math.max(1, held.open), peakRss: after };
       } finally {
         await server.stop();
       }
     };
-    const o = await measure(ours({ BENCH_MODEL: 'hold', LLM_TIMEOUT_MS: '600000' }));
-    const sd = await measure(seed({ SEED_STREAM_TOKENS: '1000', SEED_TOKEN_SLEEP: '600' }));
+    const o = await measure(ours({ BENCH_MODEL: 'hold', LLM_TIMEOUT_MS: '600000' }), true);
+    const bare = await measure(ours({ BENCH_MODEL: 'bare-hold' }), true);
+    const sd = await measure(seed({ SEED_STREAM_TOKENS: '1000', SEED_TOKEN_SLEEP: '600' }), false);
     const row = (server: string, v: typeof o, ratio = ''): Row => ({
       scenario: `e. ${num(n)} open SSE streams`,
       server,
@@ -235,9 +267,11 @@ async function scenarioE(): Promise<void> {
       ratio,
     });
     rows.push(row('agent-api', o, `${x(o.perStream, sd.perStream)} seed memory/stream`));
+    rows.push(row('agent-api, agent without AI SDK', bare, `${x(bare.perStream, sd.perStream)} seed memory/stream`));
     rows.push(row('seed', sd));
     if (n === plan.hold.at(-1)) {
       checks.push({ target: `≤ 40 KB per open stream at ${num(n)} streams`, measured: `${(o.perStream / 1024).toFixed(1)} KB, ${num(o.open)} open`, ok: o.perStream <= 40 * 1024 && o.open === n });
+      checks.push({ target: `(the same, service without the AI SDK run)`, measured: `${(bare.perStream / 1024).toFixed(1)} KB, ${num(bare.open)} open`, ok: bare.perStream <= 40 * 1024 && bare.open === n });
     }
   }
 }

@@ -107,6 +107,16 @@ export async function startServer(o: StartOptions): Promise<Server & { stdout: (
   return { name: o.name, url, pid: proc.pid!, rss: () => treeRss(proc.pid!), stop, stdout: () => out };
 }
 
+/** Sends a signal to a process and all its descendants (cluster workers). */
+export function signalTree(pid: number, signal: NodeJS.Signals): void {
+  for (const child of children(pid)) signalTree(child, signal);
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
 /** Samples a server's tree RSS every 100 ms; `stop()` gives the peak seen. */
 export function sampleRss(server: Server): { stop(): number } {
   let peak = server.rss();

@@ -6,7 +6,7 @@ const TOKEN = /"type":\s*"token"/g;
 export interface StreamTiming {
   /** Request sent → first token event received, ms. */
   ttft: number;
-  /** Tokens per second from the first token to the end of the stream. */
+  /** Tokens per second over the whole reply, request sent → stream ended. */
   tokensPerSecond: number;
   tokens: number;
 }
@@ -32,9 +32,8 @@ function streamOnce(url: string, headers: Record<string, string>, body: string, 
       });
       res.on('end', () => {
         const end = process.hrtime.bigint();
-        const f = first ?? end;
-        const streamMs = Number(end - f) / 1e6;
-        resolve({ ttft: Number(f - started) / 1e6, tokensPerSecond: streamMs > 0 ? (tokens / streamMs) * 1000 : Infinity, tokens });
+        const totalMs = Number(end - started) / 1e6;
+        resolve({ ttft: Number((first ?? end) - started) / 1e6, tokensPerSecond: (tokens / totalMs) * 1000, tokens });
       });
       res.on('error', reject);
     });

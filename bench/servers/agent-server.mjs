@@ -3,12 +3,16 @@
 //   BENCH_MODEL=instant   one short reply at once (default)
 //   BENCH_MODEL=tokens:N  N text deltas at once
 //   BENCH_MODEL=hold      one token, then silence until the client hangs up (open-stream count)
+// A `bare-` prefix (bare-instant, bare-tokens:N, bare-hold) serves the same from an Agent written
+// without the AI SDK, which separates the SDK's cost from the service's own.
 import { createAgent, createAgentServer, defaultTools, loadConfig } from '../../dist/index.js';
 
-const mode = process.env.BENCH_MODEL ?? 'instant';
+const bare = (process.env.BENCH_MODEL ?? '').startsWith('bare-');
+const mode = (process.env.BENCH_MODEL ?? 'instant').replace(/^bare-/, '');
 const tokens = mode.startsWith('tokens:') ? Number(mode.slice(7)) : 1;
 const hold = mode === 'hold';
 const usage = { inputTokens: { total: 10, noCache: 10, cacheRead: 0, cacheWrite: 0 }, outputTokens: { total: tokens, text: tokens, reasoning: 0 } };
+const delta = (i) => (i === 0 ? 'Hello' : ' tok');
 
 /** A LanguageModelV3 that answers from memory: no network, no sleep. */
 const model = {
@@ -29,7 +33,7 @@ const model = {
           abortSignal?.addEventListener('abort', () => c.error(abortSignal.reason), { once: true });
           return;
         }
-        for (let i = 0; i < tokens; i++) c.enqueue({ type: 'text-delta', id: 't', delta: i === 0 ? 'Hello' : ' tok' });
+        for (let i = 0; i < tokens; i++) c.enqueue({ type: 'text-delta', id: 't', delta: delta(i) });
         c.enqueue({ type: 'text-end', id: 't' });
         c.enqueue({ type: 'finish', usage, finishReason: { unified: 'stop', raw: 'stop' } });
         c.close();
@@ -39,9 +43,30 @@ const model = {
   },
 };
 
+/** The same behaviour as an Agent implemented directly. */
+const bareAgent = {
+  name: 'bare',
+  historyWindow: 50,
+  notReadyReason: () => undefined,
+  async *run({ signal }) {
+    if (hold) {
+      yield { type: 'token', content: 'holding' };
+      await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+      throw signal.reason;
+    }
+    for (let i = 0; i < tokens; i++) yield { type: 'token', content: delta(i) };
+    yield { type: 'finish', usage: { input_tokens: 10, output_tokens: tokens, total_tokens: 10 + tokens } };
+  },
+};
+
 const config = loadConfig();
-const agent = createAgent({ model, tools: defaultTools, maxSteps: config.AGENT_MAX_STEPS, historyWindow: config.AGENT_HISTORY_MESSAGES, timeoutMs: config.LLM_TIMEOUT_MS });
+const agent = bare
+  ? bareAgent
+  : createAgent({ model, tools: defaultTools, maxSteps: config.AGENT_MAX_STEPS, historyWindow: config.AGENT_HISTORY_MESSAGES, timeoutMs: config.LLM_TIMEOUT_MS });
 const server = await createAgentServer({ agent, config });
+// Under --expose-gc, SIGUSR2 runs a full collection: memory per open stream is then measured as
+// what the streams retain, not as garbage V8 has not yet collected.
+if (globalThis.gc) process.on('SIGUSR2', () => (globalThis.gc(), globalThis.gc()));
 const stop = () => void server.close().then(() => process.exit(0));
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);
