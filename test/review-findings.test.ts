@@ -10,9 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import { tool } from 'ai';
 import pg from 'pg';
-import { z } from 'zod';
 import { createAgent } from '../src/agent/agent.js';
 import { AgentError } from '../src/agent/errors.js';
 import { createChatModel } from '../src/agent/model.js';
@@ -22,7 +20,7 @@ import { buildApp } from '../src/http/app.js';
 import { openStore } from '../src/store/open-store.js';
 import type { Store } from '../src/store/store.js';
 import { startFakeLlm, type FakeLlm } from './support/fake-llm.js';
-import { fakeModelAgent, KEY_A, KEY_B, startService } from './support/service.js';
+import { fakeModelAgent, KEY_A, KEY_B, slowTool, startService } from './support/service.js';
 
 async function waitFor(cond: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -68,25 +66,15 @@ describe('shutdown', () => {
   });
 
   test('close() waits for a run that outlived its response: the session is saved and released before the store closes', async () => {
-    let toolStarted = 0;
-    const agent = fakeModelAgent(fake, {
-      slow: tool({
-        description: 'Takes its time and ignores cancellation',
-        inputSchema: z.object({ ms: z.number() }),
-        execute: async ({ ms }) => {
-          toolStarted++;
-          await sleep(ms);
-          return { waited: ms };
-        },
-      }),
-    });
+    const tools = { started: 0, finished: 0 };
+    const agent = fakeModelAgent(fake, { slow: slowTool(tools) });
     const svc = await startService({ fake, agent, keepDir: true });
     try {
       fake.enqueue({ toolCalls: [{ id: 'call_slow', name: 'slow', arguments: { ms: 600 } }] });
       const ac = new AbortController();
       const res = await svc.stream({ message: 'be slow', session_id: 'outlives' }, undefined, ac.signal);
       const reader = res.body!.getReader();
-      while (toolStarted === 0) await reader.read();
+      while (tools.started === 0) await reader.read();
       ac.abort();
       await sleep(50);
       await svc.server.close();

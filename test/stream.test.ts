@@ -5,11 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { tool } from 'ai';
-import { z } from 'zod';
 import type { StreamEvent } from '../src/agent/events.js';
 import { startFakeLlm, type FakeLlm } from './support/fake-llm.js';
-import { fakeModelAgent, parseSse, readChunks, startService, type TestService } from './support/service.js';
+import { fakeModelAgent, parseSse, slowTool, readChunks, startService, type TestService } from './support/service.js';
 
 type Ev<T extends StreamEvent['type']> = Extract<StreamEvent, { type: T }>;
 
@@ -440,22 +438,10 @@ describe('POST /chat/stream keep-alive', () => {
 describe('POST /chat/stream hang-up during a running tool', () => {
   let fake: FakeLlm;
   let svc: TestService;
-  let toolStarted = 0;
-  let toolFinished = 0;
+  const tools = { started: 0, finished: 0 };
   before(async () => {
     fake = await startFakeLlm();
-    const agent = fakeModelAgent(fake, {
-      slow: tool({
-        description: 'Takes its time and ignores cancellation',
-        inputSchema: z.object({ ms: z.number() }),
-        execute: async ({ ms }) => {
-          toolStarted++;
-          await sleep(ms);
-          toolFinished++;
-          return { waited: ms };
-        },
-      }),
-    });
+    const agent = fakeModelAgent(fake, { slow: slowTool(tools) });
     svc = await startService({ agent, fake });
   });
   after(async () => {
@@ -471,10 +457,10 @@ describe('POST /chat/stream hang-up during a running tool', () => {
     await waitFor(() => fake.requests[0]?.finished === true, 'the model step to complete');
     ac.abort();
 
-    await waitFor(() => toolFinished === 1, 'the tool to finish');
+    await waitFor(() => tools.finished === 1, 'the tool to finish');
     await waitFor(() => svc.server.app.turns.activeRuns === 0, 'the run to end');
     await sleep(200);
-    assert.equal(toolStarted, 1);
+    assert.equal(tools.started, 1);
     assert.equal(fake.requests.length, 1, 'no model request after the hang-up');
 
     const messages = await getMessages(svc, 'slow-tool');

@@ -5,7 +5,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ToolSet } from 'ai';
+import { tool, type ToolSet } from 'ai';
+import { z } from 'zod';
 import { createAgent, type Agent } from '../../src/agent/agent.js';
 import { createChatModel } from '../../src/agent/model.js';
 import type { StreamEvent } from '../../src/agent/events.js';
@@ -20,6 +21,20 @@ export const KEY_B = 'test-key-bravo';
 /** A custom agent (our own tools, no built-ins) on the fake model, as a user of createAgent would build one. */
 export function fakeModelAgent(fake: FakeLlm, tools: ToolSet): Agent {
   return createAgent({ model: createChatModel({ baseURL: fake.url, model: 'fake-model' }), maxRetries: 0, tools });
+}
+
+/** A tool named for `slow` that sleeps `ms` and ignores cancellation, counting starts and finishes. */
+export function slowTool(counts: { started: number; finished: number }) {
+  return tool({
+    description: 'Takes its time and ignores cancellation',
+    inputSchema: z.object({ ms: z.number() }),
+    execute: async ({ ms }) => {
+      counts.started++;
+      await new Promise((r) => setTimeout(r, ms));
+      counts.finished++;
+      return { waited: ms };
+    },
+  });
 }
 
 export interface TestService {
