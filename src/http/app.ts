@@ -12,6 +12,7 @@ import { frameworkErrorHandler, registerErrorHandlers } from './error-handler.js
 import { ApiError } from './errors.js';
 import { chatRoutes } from './routes/chat.js';
 import { healthRoutes } from './routes/health.js';
+import { playgroundRoutes } from './routes/playground.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { TurnRunner } from './turn-runner.js';
 
@@ -149,5 +150,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(healthRoutes, { agent, store, version });
   await app.register(chatRoutes, { turns, heartbeatMs });
   await app.register(sessionRoutes, { store });
+  await app.register(playgroundRoutes);
   return app;
 }

@@ -1,0 +1,248 @@
+/**
+ * The `agent-api` command (src/cli.ts) as a child process: `chat` against an in-process service on
+ * the fake model (streaming, tool lines, sessions, env settings, errors, usage, Ctrl+C), and `serve`.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { freePort, REPO_ROOT, TSX_LOADER } from './support/child-service.js';
+import { KEY_A, startService, type TestService } from './support/service.js';
+
+const CLI = join(REPO_ROOT, 'src', 'cli.ts');
+
+interface CliRun {
+  proc: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves when `test` matches the output so far (fails if the process exits first). */
+  waitFor(test: (out: string, err: string) => boolean, timeoutMs?: number): Promise<void>;
+  /** Exit code (or 128 + signal number style name) once exited, failing after `timeoutMs`. */
+  exit(timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const running = new Set<ChildProcess>();
+
+/** Runs the CLI with a minimal environment (nothing of ours leaks in) plus `env`. */
+function cli(args: string[], env: Record<string, string> = {}): CliRun {
+  const base: Record<string, string> = {};
+  for (const k of ['PATH', 'HOME', 'TMPDIR', 'LANG']) if (process.env[k] !== undefined) base[k] = process.env[k];
+  const proc = spawn(process.execPath, ['--import', TSX_LOADER, CLI, ...args], {
+    cwd: REPO_ROOT,
+    env: { ...base, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  running.add(proc);
+  let out = '';
+  let err = '';
+  const watchers = new Set<() => void>();
+  const notify = () => {
+    for (const w of [...watchers]) w();
+  };
+  proc.stdout!.setEncoding('utf8').on('data', (s: string) => {
+    out += s;
+    notify();
+  });
+  proc.stderr!.setEncoding('utf8').on('data', (s: string) => {
+    err += s;
+    notify();
+  });
+  let result: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  // 'close', not 'exit': by then stdout and stderr have been read to the end.
+  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    proc.once('close', (code, signal) => {
+      result = { code, signal };
+      running.delete(proc);
+      notify();
+      resolve(result);
+    });
+  });
+  const describeOutput = () => `\n--- stdout ---\n${out}\n--- stderr ---\n${err}`;
+  return {
+    proc,
+    stdout: () => out,
+    stderr: () => err,
+    waitFor(cond, timeoutMs = 15_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          if (cond(out, err)) done(resolve);
+          else if (result) done(() => reject(new Error(`the CLI exited (${JSON.stringify(result)}) before the expected output${describeOutput()}`)));
+        };
+        const done = (fn: () => void) => {
+          clearTimeout(timer);
+          watchers.delete(check);
+          fn();
+        };
+        const timer = setTimeout(() => done(() => reject(new Error(`expected output not seen within ${timeoutMs} ms${describeOutput()}`))), timeoutMs);
+        watchers.add(check);
+        check();
+      });
+    },
+    async exit(timeoutMs = 15_000) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`the CLI did not exit within ${timeoutMs} ms${describeOutput()}`)), timeoutMs);
+      });
+      try {
+        return await Promise.race([closed, timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
+}
+
+after(() => {
+  for (const proc of running) {
+    try {
+      process.kill(-proc.pid!, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+});
+
+/** The session id from the CLI's "continue with" line. */
+function sessionIdIn(stderr: string): string {
+  const m = /continue with: agent-api chat --session (\S+)/.exec(stderr);
+  assert.ok(m, `no session hint in stderr:\n${stderr}`);
+  return m[1]!;
+}
+
+describe('agent-api chat', () => {
+  let svc: TestService;
+  before(async () => {
+    svc = await startService();
+  });
+  after(() => svc.close());
+
+  test('streams the reply to stdout, tool calls and the session id to stderr; --session continues', async () => {
+    svc.fake.enqueue({ toolCalls: [{ id: 'call_cli1', name: 'calculator', arguments: { expression: '2+2' } }] }, { text: 'It is 4. ✓' });
+    const run = cli(['chat', 'What is 2+2?', '--url', svc.url, '--key', KEY_A]);
+    assert.deepEqual(await run.exit(), { code: 0, signal: null }, run.stderr());
+    assert.equal(run.stdout(), 'It is 4. ✓');
+    assert.match(run.stderr(), /^⚙ calculator\(\{"expression":"2\+2"\}\) → \{"result":4\}$/m);
+    const id = sessionIdIn(run.stderr());
+    assert.match(id, /^[0-9a-f-]{36}$/);
+    assert.doesNotMatch(run.stderr(), /error/i);
+
+    // The next turn, on the same session, with the URL and key from the environment.
+    const first = svc.fake.requests.length;
+    svc.fake.enqueue({ text: 'You asked about 2+2.' });
+    const next = cli(['chat', '--session', id, 'What did I ask?'], { AGENT_API_URL: svc.url, AGENT_API_KEY: KEY_A });
+    assert.deepEqual(await next.exit(), { code: 0, signal: null }, next.stderr());
+    assert.equal(next.stdout(), 'You asked about 2+2.');
+    assert.equal(sessionIdIn(next.stderr()), id);
+    const sent = JSON.stringify(svc.fake.requests[first]!.body.messages);
+    assert.ok(sent.includes('What is 2+2?') && sent.includes('It is 4. ✓') && sent.includes('What did I ask?'), sent);
+  });
+
+  test('a wrong key: exit 1 with one clear line', async () => {
+    const run = cli(['chat', 'hello'], { AGENT_API_URL: svc.url, AGENT_API_KEY: 'wrong-key' });
+    assert.equal((await run.exit()).code, 1);
+    assert.equal(run.stdout(), '');
+    const lines = run.stderr().trimEnd().split('\n');
+    assert.equal(lines.length, 1, run.stderr());
+    assert.match(lines[0]!, /^error: 401 unauthorized: The X-API-Key header holds an unknown key \(request id \S+\)$/);
+  });
+
+  test('a model failure mid-turn: exit 1, the error and the session to continue', async () => {
+    svc.fake.enqueue({ error: { status: 500 } });
+    const run = cli(['chat', 'fail', '--session', 'cli-upstream', '-u', svc.url, '-k', KEY_A]);
+    assert.equal((await run.exit()).code, 1);
+    assert.match(run.stderr(), /^error: upstream_error: /m);
+    assert.equal(sessionIdIn(run.stderr()), 'cli-upstream');
+  });
+
+  test('nothing listening: exit 1 naming the URL', async () => {
+    const port = await freePort();
+    const run = cli(['chat', 'hello', '--url', `http://127.0.0.1:${port}`, '--key', KEY_A]);
+    assert.equal((await run.exit()).code, 1);
+    assert.match(run.stderr(), new RegExp(`^error: Could not reach http://127\\.0\\.0\\.1:${port}/chat/stream: .*ECONNREFUSED`));
+  });
+
+  test('usage: a missing message, an unknown option or no key exit 2; --help exits 0', async () => {
+    const env = { AGENT_API_URL: svc.url, AGENT_API_KEY: KEY_A };
+    const [missing, unknown, noKey, none, help] = [
+      cli(['chat', '--session', 'x'], env),
+      cli(['chat', 'hi', '--bogus'], env),
+      cli(['chat', 'hi'], { AGENT_API_URL: svc.url }),
+      cli([]),
+      cli(['--help']),
+    ];
+    const before = svc.fake.requests.length;
+    for (const [run, pattern] of [
+      [missing, /chat needs a message/],
+      [unknown, /--bogus/],
+      [noKey, /AGENT_API_KEY/],
+      [none, /no command/],
+    ] as const) {
+      assert.equal((await run.exit()).code, 2, run.stderr());
+      assert.match(run.stderr(), pattern);
+      assert.match(run.stderr(), /Usage:\n {2}agent-api chat "message"/);
+      assert.equal(run.stdout(), '');
+    }
+    assert.equal((await help.exit()).code, 0);
+    assert.match(help.stdout(), /Usage:/);
+    assert.equal(svc.fake.requests.length, before, 'nothing was sent');
+  });
+
+  test('Ctrl+C mid-stream: the model is hung up on, exit 130 with the session id', async () => {
+    const first = svc.fake.requests.length;
+    svc.fake.enqueue({ text: 'x'.repeat(120), delayMs: 150 }); // 30 chunks, 4.5 s
+    const run = cli(['chat', 'talk for a while', '--url', svc.url, '--key', KEY_A]);
+    await run.waitFor((out) => out.length > 0);
+    run.proc.kill('SIGINT');
+    const { code, signal } = await run.exit();
+    assert.deepEqual({ code, signal }, { code: 130, signal: null }, run.stderr());
+    await svc.fake.waitForAbort(first);
+    assert.equal(svc.fake.requests[first]!.finished, false);
+    assert.doesNotMatch(run.stderr(), /\n\s+at /, 'no stack trace');
+    assert.match(run.stderr(), /interrupted/);
+    const id = sessionIdIn(run.stderr());
+    assert.ok(run.stdout().length < 120);
+
+    // The partial reply was kept, so the session can go on.
+    const res = await svc.request(`/sessions/${id}`);
+    assert.equal(res.status, 200);
+    const messages = ((await res.json()) as { messages: Array<{ role: string; interrupted?: boolean }> }).messages;
+    assert.deepEqual(messages.at(-1), { ...messages.at(-1), role: 'assistant', interrupted: true });
+  });
+});
+
+describe('agent-api serve', () => {
+  test('starts the service like npm start and stops on SIGTERM', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'agent-api-cli-'));
+    try {
+      const port = await freePort();
+      const run = cli(['serve'], {
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        VALID_API_KEYS: 'serve-key',
+        LOG_LEVEL: 'silent',
+        DATABASE_URL: `sqlite:${join(dir, 'a.db')}`,
+      });
+      const deadline = Date.now() + 15_000;
+      for (;;) {
+        const res = await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined);
+        if (res?.status === 200) {
+          assert.equal(((await res.json()) as { status: string }).status, 'healthy');
+          break;
+        }
+        assert.ok(run.proc.exitCode === null, `serve exited early:\n${run.stderr()}`);
+        assert.ok(Date.now() < deadline, `no /health within 15 s:\n${run.stderr()}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      // The key from the environment is the one accepted (no generated key).
+      const sessions = await fetch(`http://127.0.0.1:${port}/sessions`, { headers: { 'x-api-key': 'serve-key' } });
+      assert.equal(sessions.status, 200);
+      run.proc.kill('SIGTERM');
+      assert.deepEqual(await run.exit(), { code: 0, signal: null }, run.stderr());
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
