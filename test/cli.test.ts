@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { freePort, REPO_ROOT, TSX_LOADER } from './support/child-service.js';
+import { freePort, OutputWatch, REPO_ROOT, TSX_LOADER } from './support/child-service.js';
 import { KEY_A, startService, type TestService } from './support/service.js';
 
 const CLI = join(REPO_ROOT, 'src', 'cli.ts');
@@ -36,48 +36,35 @@ function cli(args: string[], env: Record<string, string> = {}): CliRun {
     detached: true,
   });
   running.add(proc);
-  let out = '';
-  let err = '';
-  const watchers = new Set<() => void>();
-  const notify = () => {
-    for (const w of [...watchers]) w();
-  };
-  proc.stdout!.setEncoding('utf8').on('data', (s: string) => {
-    out += s;
-    notify();
-  });
-  proc.stderr!.setEncoding('utf8').on('data', (s: string) => {
-    err += s;
-    notify();
-  });
+  const output = new OutputWatch(proc);
   let result: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   // 'close', not 'exit': by then stdout and stderr have been read to the end.
   const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     proc.once('close', (code, signal) => {
       result = { code, signal };
       running.delete(proc);
-      notify();
+      output.notify();
       resolve(result);
     });
   });
-  const describeOutput = () => `\n--- stdout ---\n${out}\n--- stderr ---\n${err}`;
+  const describeOutput = () => `\n--- stdout ---\n${output.out}\n--- stderr ---\n${output.err}`;
   return {
     proc,
-    stdout: () => out,
-    stderr: () => err,
+    stdout: () => output.out,
+    stderr: () => output.err,
     waitFor(cond, timeoutMs = 15_000) {
       return new Promise((resolve, reject) => {
         const check = () => {
-          if (cond(out, err)) done(resolve);
+          if (cond(output.out, output.err)) done(resolve);
           else if (result) done(() => reject(new Error(`the CLI exited (${JSON.stringify(result)}) before the expected output${describeOutput()}`)));
         };
         const done = (fn: () => void) => {
           clearTimeout(timer);
-          watchers.delete(check);
+          output.watchers.delete(check);
           fn();
         };
         const timer = setTimeout(() => done(() => reject(new Error(`expected output not seen within ${timeoutMs} ms${describeOutput()}`))), timeoutMs);
-        watchers.add(check);
+        output.watchers.add(check);
         check();
       });
     },

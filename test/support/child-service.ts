@@ -180,6 +180,26 @@ export function canConnect(port: number, timeoutMs = 3000): Promise<boolean> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A child's stdout and stderr as text so far; `watchers` run after every chunk and on `notify()`. */
+export class OutputWatch {
+  out = '';
+  err = '';
+  readonly watchers = new Set<() => void>();
+  constructor(proc: ChildProcess) {
+    proc.stdout!.setEncoding('utf8').on('data', (s: string) => {
+      this.out += s;
+      this.notify();
+    });
+    proc.stderr!.setEncoding('utf8').on('data', (s: string) => {
+      this.err += s;
+      this.notify();
+    });
+  }
+  notify(): void {
+    for (const w of [...this.watchers]) w();
+  }
+}
+
 function spawnOnce(options: ChildOptions, port: number): ChildService {
   const ownDir = mkdtempSync(join(tmpdir(), 'agent-api-child-'));
   const cwd = options.cwd ?? ownDir;
@@ -193,30 +213,17 @@ function spawnOnce(options: ChildOptions, port: number): ChildService {
   if (proc.pid === undefined) throw new Error('could not spawn the service');
   const pid = proc.pid;
 
-  let out = '';
-  let err = '';
-  const watchers = new Set<() => void>();
-  const notify = () => {
-    for (const w of [...watchers]) w();
-  };
-  proc.stdout!.setEncoding('utf8').on('data', (s: string) => {
-    out += s;
-    notify();
-  });
-  proc.stderr!.setEncoding('utf8').on('data', (s: string) => {
-    err += s;
-    notify();
-  });
+  const output = new OutputWatch(proc);
 
   let exit: ChildExit | undefined;
   const exited = new Promise<ChildExit>((resolve) => {
     proc.once('exit', (code, signal) => {
       exit = { code, signal };
-      notify();
+      output.notify();
       resolve(exit);
     });
   });
-  const describe = () => `\n--- stdout ---\n${out.slice(-4000)}\n--- stderr ---\n${err.slice(-4000)}`;
+  const describe = () => `\n--- stdout ---\n${output.out.slice(-4000)}\n--- stderr ---\n${output.err.slice(-4000)}`;
 
   let stopping: Promise<void> | undefined;
   const url = `http://127.0.0.1:${port}`;
@@ -226,10 +233,10 @@ function spawnOnce(options: ChildOptions, port: number): ChildService {
     port,
     url,
     dir: ownDir,
-    stdout: () => out,
-    stderr: () => err,
+    stdout: () => output.out,
+    stderr: () => output.err,
     logLines: () =>
-      out
+      output.out
         .split('\n')
         .filter((l) => l.startsWith('{'))
         .flatMap((l) => {
@@ -256,7 +263,7 @@ function spawnOnce(options: ChildOptions, port: number): ChildService {
       }
     },
     waitForOutput(test, stream = 'stdout', timeoutMs = 15_000) {
-      const text = () => (stream === 'stdout' ? out : err);
+      const text = () => (stream === 'stdout' ? output.out : output.err);
       if (test(text())) return Promise.resolve();
       return new Promise((resolve, reject) => {
         const check = () => {
@@ -265,11 +272,11 @@ function spawnOnce(options: ChildOptions, port: number): ChildService {
         };
         const done = (fn: () => void) => {
           clearTimeout(timer);
-          watchers.delete(check);
+          output.watchers.delete(check);
           fn();
         };
         const timer = setTimeout(() => done(() => reject(new Error(`expected ${stream} not seen within ${timeoutMs} ms${describe()}`))), timeoutMs);
-        watchers.add(check);
+        output.watchers.add(check);
       });
     },
     fetch(path, init = {}) {
