@@ -25,6 +25,15 @@ export interface TurnRequest {
  * Runs one user turn against a session: claims the session, feeds history to the agent, persists
  * every message as it completes and turns failures into events. Shared by every chat route.
  */
+/** Where a turn's history comes from and its messages go: a stored session, or nothing. */
+export interface TurnSession {
+  readonly id: string;
+  history(limit: number): Promise<ChatMessage[]>;
+  append(messages: ChatMessage[]): Promise<void>;
+  renew(): Promise<void>;
+  release(): Promise<void>;
+}
+
 export class TurnRunner {
   private readonly shutdown = new AbortController();
   private active = 0;
@@ -38,13 +47,41 @@ export class TurnRunner {
 
   /** Checks everything that can fail before a response starts, so those failures are plain 4xx/5xx. */
   async begin(req: TurnRequest): Promise<Turn> {
+    this.assertReady();
+    const { store } = this;
+    const id = req.sessionId ?? randomUUID();
+    const session = await store.openSession(id, req.owner, req.message.slice(0, TITLE_LENGTH));
+    if (!session) throw new ApiError('session_not_found', `No session '${id}'`);
+    if (!(await store.claimRun(id, Date.now() + RUN_LEASE_MS))) throw new ApiError('session_busy');
+    const stored: TurnSession = {
+      id,
+      history: (limit) => store.recentMessages(id, limit),
+      append: (messages) => store.appendMessages(id, messages),
+      renew: () => store.extendRun(id, Date.now() + RUN_LEASE_MS),
+      release: () => store.releaseRun(id),
+    };
+    return new Turn(this, stored, req.message, req.log ?? this.log);
+  }
+
+  /**
+   * A turn whose history the caller supplies and that stores nothing (for protocols whose
+   * requests carry the whole conversation). It still counts as a run for shutdown.
+   */
+  beginEphemeral(req: { message: string; history: ChatMessage[]; log?: FastifyBaseLogger }): Turn {
+    this.assertReady();
+    const ephemeral: TurnSession = {
+      id: '',
+      history: async (limit) => req.history.slice(-limit),
+      append: async () => {},
+      renew: async () => {},
+      release: async () => {},
+    };
+    return new Turn(this, ephemeral, req.message, req.log ?? this.log);
+  }
+
+  private assertReady(): void {
     const reason = this.agent.notReadyReason();
     if (reason) throw new ApiError('model_not_configured', reason);
-    const sessionId = req.sessionId ?? randomUUID();
-    const session = await this.store.openSession(sessionId, req.owner, req.message.slice(0, TITLE_LENGTH));
-    if (!session) throw new ApiError('session_not_found', `No session '${sessionId}'`);
-    if (!(await this.store.claimRun(sessionId, Date.now() + RUN_LEASE_MS))) throw new ApiError('session_busy');
-    return new Turn(this, sessionId, req.message, req.log ?? this.log);
   }
 
   /** Runs still going: shutdown waits for these. */
@@ -64,24 +101,25 @@ export class TurnRunner {
 
   /** @internal */
   async *run(turn: Turn, clientSignal: AbortSignal): AsyncGenerator<StreamEvent> {
-    const { agent, store } = this;
-    const { sessionId, message, log } = turn;
+    const { agent } = this;
+    const { session, message, log } = turn;
+    const sessionId = session.id;
     const signal = AbortSignal.any([clientSignal, this.shutdown.signal]);
     const transcript = new Transcript();
-    const persist = (messages: ChatMessage[]) => store.appendMessages(sessionId, messages);
+    const persist = (messages: ChatMessage[]) => (messages.length ? session.append(messages) : Promise.resolve());
     const saveInterrupted = () =>
       persist(transcript.finish(true)).catch((err: unknown) => log.error({ err, sessionId }, 'could not save the interrupted reply'));
     let usage = ZERO_USAGE;
     let closed = false; // the turn's last message is stored (or storing it was attempted)
     this.active++;
     const renew = setInterval(() => {
-      store.extendRun(sessionId, Date.now() + RUN_LEASE_MS).catch((err: unknown) => log.warn({ err, sessionId }, 'could not renew session lease'));
+      session.renew().catch((err: unknown) => log.warn({ err, sessionId }, 'could not renew session lease'));
     }, RUN_LEASE_MS / 3);
 
     try {
       yield { type: 'start', session_id: sessionId };
       try {
-        const history = await store.recentMessages(sessionId, agent.historyWindow);
+        const history = await session.history(agent.historyWindow);
         await persist([{ role: 'user', content: message }]);
         for await (const event of agent.run({ history, message, signal })) {
           if (event.type === 'finish') {
@@ -107,7 +145,7 @@ export class TurnRunner {
       clearInterval(renew);
       // A consumer that stopped iterating early still leaves a consistent, unlocked session.
       if (!closed) await saveInterrupted();
-      await store.releaseRun(sessionId).catch((err: unknown) => log.error({ err, sessionId }, 'could not release the session'));
+      await session.release().catch((err: unknown) => log.error({ err, sessionId }, 'could not release the session'));
       this.active--;
       if (this.active === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
     }
@@ -117,10 +155,16 @@ export class TurnRunner {
 export class Turn {
   constructor(
     private readonly runner: TurnRunner,
-    readonly sessionId: string,
+    /** @internal */
+    readonly session: TurnSession,
     readonly message: string,
     readonly log: FastifyBaseLogger,
   ) {}
+
+  /** The stored session's id; '' for an ephemeral turn. */
+  get sessionId(): string {
+    return this.session.id;
+  }
 
   /** The turn's events, `start` first and `end` last; aborting `signal` stops the agent at once. */
   events(signal: AbortSignal): AsyncGenerator<StreamEvent> {
