@@ -21,7 +21,6 @@ export function toApiError(error: unknown): ApiError {
   if (e.statusCode === 400 && (error instanceof SyntaxError || e.code?.startsWith('FST_ERR_CTP'))) {
     return new ApiError('invalid_json', e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'The request body is empty but must be JSON' : undefined);
   }
-  if (e.statusCode === 503 && e.code === 'FST_ERR_REQ_CLOSING') return new ApiError('shutting_down');
   if (e.code === 'FST_ERR_BAD_URL') return new ApiError('validation_error', 'The URL is not valid (bad percent-encoding)');
   if (e.code === 'FST_ERR_MAX_PARAM_LENGTH') return new ApiError('validation_error', 'A path parameter is too long');
   return new ApiError('internal_error');

@@ -1,23 +1,12 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
 import type { StreamEvent } from '../../agent/events.js';
 import { ApiError, isErrorCode } from '../errors.js';
+import { hangUpSignal } from '../hang-up.js';
 import { authErrors, ChatRequest, ChatResponse, ErrorResponse } from '../schemas.js';
 import { SSE_HEADERS, SseStream } from '../sse-stream.js';
 import type { TurnRequest, TurnRunner } from '../turn-runner.js';
-
-/** Aborts when the client goes away before the response is complete. */
-function hangUpSignal(reply: FastifyReply): AbortSignal {
-  const controller = new AbortController();
-  const onClose = () => {
-    if (!reply.raw.writableFinished) controller.abort(new Error('client disconnected'));
-  };
-  // The client may have gone while the turn was being set up, before anyone listened.
-  if (reply.raw.closed) onClose();
-  else reply.raw.once('close', onClose);
-  return controller.signal;
-}
 
 function turnRequest(request: FastifyRequest & { body: z.output<typeof ChatRequest> }): TurnRequest {
   return { owner: request.owner, message: request.body.message, sessionId: request.body.session_id ?? undefined, log: request.log };
