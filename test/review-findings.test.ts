@@ -20,15 +20,7 @@ import { buildApp } from '../src/http/app.js';
 import { openStore } from '../src/store/open-store.js';
 import type { Store } from '../src/store/store.js';
 import { startFakeLlm, type FakeLlm } from './support/fake-llm.js';
-import { fakeModelAgent, KEY_A, KEY_B, slowTool, startService } from './support/service.js';
-
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
+import { fakeModelAgent, KEY_A, KEY_B, slowTool, startService, waitFor } from './support/service.js';
 
 let fake: FakeLlm;
 before(async () => {

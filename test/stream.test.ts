@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { StreamEvent } from '../src/agent/events.js';
 import { startFakeLlm, type FakeLlm } from './support/fake-llm.js';
-import { fakeModelAgent, parseSse, slowTool, readChunks, startService, type TestService } from './support/service.js';
+import { fakeModelAgent, parseSse, readChunks, slowTool, startService, type TestService, waitFor } from './support/service.js';
 
 type Ev<T extends StreamEvent['type']> = Extract<StreamEvent, { type: T }>;
 
@@ -19,15 +19,6 @@ interface StoredMessage {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `cond` until true; fails after `timeoutMs` (generous: CI machines are slow). */
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 /** Reads the whole stream and parses it strictly. */
 async function readStream(res: Response): Promise<{ text: string; events: StreamEvent[]; ids: Array<string | undefined>; comments: string[] }> {

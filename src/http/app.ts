@@ -11,9 +11,11 @@ import { registerDocs } from './docs.js';
 import { frameworkErrorHandler, registerErrorHandlers } from './error-handler.js';
 import { ApiError } from './errors.js';
 import { chatRoutes } from './routes/chat.js';
+import { openAiRoutes } from './routes/openai.js';
 import { healthRoutes } from './routes/health.js';
 import { playgroundRoutes } from './routes/playground.js';
 import { sessionRoutes } from './routes/sessions.js';
+import { uiChatRoutes } from './routes/ui-chat.js';
 import { TurnRunner } from './turn-runner.js';
 
 declare module 'fastify' {
@@ -119,17 +121,25 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(cors, {
     origin: corsOrigins.includes('*') ? '*' : corsOrigins.length ? [...corsOrigins] : false,
     methods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
-    allowedHeaders: ['content-type', 'x-api-key', 'x-request-id', 'authorization'],
-    exposedHeaders: ['x-request-id'],
+    allowedHeaders: ['content-type', 'x-api-key', 'x-request-id', 'authorization', 'x-session-id'],
+    exposedHeaders: ['x-request-id', 'x-session-id'],
     maxAge: 600,
   });
 
   app.addHook('onRequest', async (request) => {
     // CORS preflights never carry credentials; the CORS plugin answers them.
     if (request.is404 || request.method === 'OPTIONS' || request.routeOptions.config.public) return;
+    // `X-API-Key`, or `Authorization: Bearer <key>` as OpenAI clients send it; X-API-Key wins if both.
     const header = request.headers['x-api-key'];
-    const owner = keys.authenticate(typeof header === 'string' ? header : undefined);
-    if (!owner) throw new ApiError('unauthorized', header ? 'The X-API-Key header holds an unknown key' : 'The X-API-Key header is missing');
+    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')?.[1];
+    const key = typeof header === 'string' ? header : bearer;
+    const owner = keys.authenticate(key);
+    if (!owner) {
+      throw new ApiError(
+        'unauthorized',
+        header ? 'The X-API-Key header holds an unknown key' : bearer ? 'The Authorization bearer key is unknown' : 'The X-API-Key header (or Authorization: Bearer <key>) is missing',
+      );
+    }
     request.owner = owner;
   });
 
@@ -149,7 +159,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.decorate('turns', turns);
   await app.register(healthRoutes, { agent, store, version });
   await app.register(chatRoutes, { turns, heartbeatMs });
+  await app.register(openAiRoutes, { agent, turns, heartbeatMs });
   await app.register(sessionRoutes, { store });
+  await app.register(uiChatRoutes, { turns, heartbeatMs });
   await app.register(playgroundRoutes);
   return app;
 }

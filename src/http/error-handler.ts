@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { ApiError, errorBody } from './errors.js';
+import { isOpenAiPath, openAiErrorBody, openAiErrorHandler } from './openai-errors.js';
 
 function fieldOf(context: string | undefined, instancePath: string): string {
   const path = instancePath.replace(/^\//, '').replaceAll('/', '.');
@@ -37,6 +38,8 @@ export function frameworkErrorHandler(error: FastifyError, request: FastifyReque
 
 export function registerErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((error, request, reply) => {
+    // The OpenAI-compatible routes answer in OpenAI's error shape (their own plugin does too).
+    if (isOpenAiPath(request.url)) return openAiErrorHandler(error, request, reply);
     const apiError = toApiError(error);
     if (apiError.status >= 500 && apiError.code === 'internal_error') request.log.error({ err: error }, 'unhandled error');
     else if (apiError.status >= 500) request.log.warn({ code: apiError.code, err: error }, apiError.message);
@@ -44,6 +47,7 @@ export function registerErrorHandlers(app: FastifyInstance): void {
   });
   app.setNotFoundHandler((request, reply) => {
     const apiError = new ApiError('route_not_found', `No route ${request.method} ${request.url.split('?')[0]}`);
+    if (isOpenAiPath(request.url)) return reply.status(404).send(openAiErrorBody(apiError));
     return reply.status(404).send(errorBody(apiError, request.id));
   });
 }

@@ -146,3 +146,12 @@ export async function readChunks(res: Response, onChunk: (text: string, at: numb
   }
   return all + decoder.decode();
 }
+
+/** Polls `cond` until true; fails after `timeoutMs` (generous: CI machines are slow). */
+export async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

@@ -1,8 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
-import type { StreamEvent } from '../../agent/events.js';
-import { ApiError, isErrorCode } from '../errors.js';
+import { collectTurn } from '../collect-turn.js';
 import { hangUpSignal } from '../hang-up.js';
 import { authErrors, ChatRequest, ChatResponse, ErrorResponse } from '../schemas.js';
 import { SSE_HEADERS, SseStream } from '../sse-stream.js';
@@ -28,23 +27,12 @@ export const chatRoutes: FastifyPluginAsyncZod<{ turns: TurnRunner; heartbeatMs:
     },
     async (request, reply) => {
       const turn = await turns.begin(turnRequest(request));
-      const calls = new Map<string, { id: string; name: string; arguments: unknown; result: unknown }>();
-      let end: Extract<StreamEvent, { type: 'end' }> | undefined;
-      let failure: ApiError | undefined;
       const hungUp = hangUpSignal(reply);
-      for await (const event of turn.events(hungUp)) {
-        if (event.type === 'tool_call') calls.set(event.id, { id: event.id, name: event.name, arguments: event.arguments, result: null });
-        else if (event.type === 'tool_result') {
-          const call = calls.get(event.id);
-          if (call) call.result = event.result;
-        } else if (event.type === 'error') failure = new ApiError(isErrorCode(event.code) ? event.code : 'internal_error', event.message);
-        else if (event.type === 'end') end = event;
-      }
+      const done = await collectTurn(turn.events(hungUp), hungUp);
       // 499 (client closed request) only labels the log line; nobody receives this response.
-      if (hungUp.aborted) return reply.status(499 as never).send();
-      if (failure) throw failure;
-      if (!end) throw new ApiError('internal_error');
-      return { reply: end.reply, session_id: end.session_id, tool_calls: [...calls.values()], usage: end.usage };
+      if (!done) return reply.status(499 as never).send();
+      const { end, toolCalls } = done;
+      return { reply: end.reply, session_id: end.session_id, tool_calls: toolCalls, usage: end.usage };
     },
   );
 

@@ -1,0 +1,37 @@
+import type { StreamEvent } from '../agent/events.js';
+import { ApiError, isErrorCode } from './errors.js';
+
+export interface ToolCallRecord {
+  id: string;
+  name: string;
+  arguments: unknown;
+  result: unknown;
+}
+
+export interface CollectedTurn {
+  end: Extract<StreamEvent, { type: 'end' }>;
+  toolCalls: ToolCallRecord[];
+}
+
+/**
+ * Folds a turn's events into the whole reply, for the routes that answer once at the end.
+ * Undefined when the client hung up (nobody to answer); a mid-turn `error` event is thrown as the
+ * ApiError to answer with.
+ */
+export async function collectTurn(events: AsyncIterable<StreamEvent>, hungUp: AbortSignal): Promise<CollectedTurn | undefined> {
+  const calls = new Map<string, ToolCallRecord>();
+  let end: CollectedTurn['end'] | undefined;
+  let failure: ApiError | undefined;
+  for await (const event of events) {
+    if (event.type === 'tool_call') calls.set(event.id, { id: event.id, name: event.name, arguments: event.arguments, result: null });
+    else if (event.type === 'tool_result') {
+      const call = calls.get(event.id);
+      if (call) call.result = event.result;
+    } else if (event.type === 'error') failure = new ApiError(isErrorCode(event.code) ? event.code : 'internal_error', event.message);
+    else if (event.type === 'end') end = event;
+  }
+  if (hungUp.aborted) return undefined;
+  if (failure) throw failure;
+  if (!end) throw new ApiError('internal_error');
+  return { end, toolCalls: [...calls.values()] };
+}

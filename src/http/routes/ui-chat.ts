@@ -1,0 +1,215 @@
+/**
+ * `POST /v1/ui/chat`: the AI SDK v6 UI message stream protocol, so `useChat` with a
+ * `DefaultChatTransport` pointed here works unchanged. The chat `id` is our session id: history
+ * comes from the store (the client's `messages` only supply the new user message), and sessions
+ * stay per API key.
+ */
+import { randomUUID } from 'node:crypto';
+import { PassThrough } from 'node:stream';
+import type { UIMessageChunk } from 'ai';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { StreamEvent } from '../../agent/events.js';
+import { errorRegistry } from '../errors.js';
+import { authErrors, ErrorResponse, SessionId } from '../schemas.js';
+import { SSE_HEADERS } from '../sse-stream.js';
+import type { TurnRunner } from '../turn-runner.js';
+import { hangUpSignal } from '../hang-up.js';
+
+export const UI_STREAM_HEADERS = { ...SSE_HEADERS, 'x-vercel-ai-ui-message-stream': 'v1' } as const;
+
+const MAX_MESSAGE = 5000;
+
+const UIMessagePart = z.looseObject({ type: z.string(), text: z.unknown().optional() });
+const UIMessageSchema = z.looseObject({ id: z.string().optional(), role: z.string(), parts: z.array(UIMessagePart) });
+
+/** The text of the last user message (its `text` parts joined), and where it sits. */
+function lastUserText(messages: ReadonlyArray<z.output<typeof UIMessageSchema>>): { index: number; text: string } | undefined {
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const message = messages[i];
+    if (message?.role !== 'user') continue;
+    const text = message.parts
+      .filter((p) => p.type === 'text' && typeof p.text === 'string')
+      .map((p) => p.text as string)
+      .join('');
+    return { index: i, text };
+  }
+  return undefined;
+}
+
+export const UIChatRequest = z
+  .looseObject({
+    id: SessionId.describe('The chat id (useChat `id`); it is the session id, so history comes from the store'),
+    messages: z.array(UIMessageSchema).describe('UIMessage[] as DefaultChatTransport sends it; only the last user message is used'),
+    trigger: z.string().optional(),
+    messageId: z.string().optional(),
+  })
+  .superRefine((body, ctx) => {
+    const last = lastUserText(body.messages);
+    if (!last) ctx.addIssue({ code: 'custom', path: ['messages'], message: 'must contain a user message' });
+    else if (last.text.trim().length === 0) ctx.addIssue({ code: 'custom', path: ['messages', last.index, 'parts'], message: 'the last user message has no text' });
+    else if (last.text.length > MAX_MESSAGE)
+      ctx.addIssue({ code: 'custom', path: ['messages', last.index, 'parts'], message: `the last user message is over ${MAX_MESSAGE} characters` });
+  });
+
+/** SSE as the UI message stream wants it: `data: <chunk>` per event (no `id:`), `data: [DONE]` last. */
+class UIMessageSse {
+  readonly body = new PassThrough();
+  private readonly heartbeat: NodeJS.Timeout;
+
+  constructor(heartbeatMs: number) {
+    this.heartbeat = setTimeout(() => this.write(': keep-alive\n\n'), heartbeatMs);
+    this.body.on('close', () => clearTimeout(this.heartbeat));
+  }
+
+  send(chunk: UIMessageChunk): void {
+    this.write(`data: ${JSON.stringify(chunk)}\n\n`);
+  }
+
+  /** Ends the stream; `done` adds the `[DONE]` marker (not after a hang-up: nobody reads it). */
+  end(done: boolean): void {
+    if (done) this.write('data: [DONE]\n\n');
+    clearTimeout(this.heartbeat);
+    if (!this.body.destroyed && !this.body.writableEnded) this.body.end();
+  }
+
+  private write(text: string): void {
+    if (this.body.destroyed || this.body.writableEnded) return;
+    this.body.write(text);
+    this.heartbeat.refresh();
+  }
+}
+
+/**
+ * Maps our StreamEvents to UI message chunks. Text between other events is one text block;
+ * a step (one model call) is taken to end when text or a new call follows tool results with
+ * none outstanding (our events carry no step markers; the SDK only uses steps for `step-start` parts).
+ */
+export class UIChunkMapper {
+  private text: string | undefined; // id of the open text block
+  private blocks = 0;
+  private stepOpen = false;
+  private readonly pending = new Set<string>();
+  private resultsSeen = false;
+  private failed = false;
+  /** True once `finish` went out. */
+  finished = false;
+
+  constructor(private readonly messageId: string = randomUUID()) {}
+
+  map(event: StreamEvent): UIMessageChunk[] {
+    const out: UIMessageChunk[] = [];
+    switch (event.type) {
+      case 'start':
+        out.push({ type: 'start', messageId: this.messageId });
+        break;
+      case 'token':
+        this.step(out);
+        if (this.text === undefined) {
+          this.text = `text-${++this.blocks}`;
+          out.push({ type: 'text-start', id: this.text });
+        }
+        out.push({ type: 'text-delta', id: this.text, delta: event.content });
+        break;
+      case 'tool_call': {
+        this.step(out);
+        this.closeText(out);
+        this.pending.add(event.id);
+        const input = event.arguments ?? {};
+        out.push(
+          { type: 'tool-input-start', toolCallId: event.id, toolName: event.name },
+          { type: 'tool-input-delta', toolCallId: event.id, inputTextDelta: JSON.stringify(input) },
+          { type: 'tool-input-available', toolCallId: event.id, toolName: event.name, input },
+        );
+        break;
+      }
+      case 'tool_result':
+        this.closeText(out);
+        this.pending.delete(event.id);
+        this.resultsSeen = true;
+        out.push({ type: 'tool-output-available', toolCallId: event.id, output: event.result });
+        break;
+      case 'error':
+        this.closeStep(out);
+        out.push({ type: 'error', errorText: event.message });
+        this.failed = true;
+        break;
+      case 'end':
+        this.closeStep(out);
+        out.push(this.failed ? { type: 'finish', finishReason: 'error' } : { type: 'finish' });
+        this.finished = true;
+        break;
+    }
+    return out;
+  }
+
+  private step(out: UIMessageChunk[]): void {
+    if (this.stepOpen && this.resultsSeen && this.pending.size === 0) this.closeStep(out);
+    if (!this.stepOpen) {
+      out.push({ type: 'start-step' });
+      this.stepOpen = true;
+      this.resultsSeen = false;
+    }
+  }
+
+  private closeText(out: UIMessageChunk[]): void {
+    if (this.text === undefined) return;
+    out.push({ type: 'text-end', id: this.text });
+    this.text = undefined;
+  }
+
+  private closeStep(out: UIMessageChunk[]): void {
+    this.closeText(out);
+    if (!this.stepOpen) return;
+    out.push({ type: 'finish-step' });
+    this.stepOpen = false;
+  }
+}
+
+const uiChatErrors = { 400: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse, 503: ErrorResponse, ...authErrors };
+
+export const uiChatRoutes: FastifyPluginAsyncZod<{ turns: TurnRunner; heartbeatMs: number }> = async (app, { turns, heartbeatMs }) => {
+  app.post(
+    '/v1/ui/chat',
+    {
+      schema: {
+        tags: ['chat'],
+        summary: 'AI SDK UI message stream (useChat / DefaultChatTransport)',
+        description:
+          'Speaks the AI SDK v6 UI message stream protocol (`x-vercel-ai-ui-message-stream: v1`): the body is what ' +
+          '`DefaultChatTransport` sends (`id`, `messages`, `trigger`, …). The chat `id` is the session id: history comes ' +
+          'from the store and only the text of the last user message is taken. The answer is SSE `data:` lines, one UI ' +
+          'message chunk each (`start`, `start-step`, `text-start`/`text-delta`/`text-end`, `tool-input-start`/' +
+          '`tool-input-delta`/`tool-input-available`, `tool-output-available`, `finish-step`, `error`, `finish`), then ' +
+          '`data: [DONE]`. Errors found before the stream starts (401, 400, 404, 409, 503) are plain JSON.',
+        body: UIChatRequest,
+        produces: ['text/event-stream'],
+        response: uiChatErrors,
+      },
+    },
+    async (request, reply) => {
+      const { id, messages } = request.body;
+      const message = lastUserText(messages)?.text ?? ''; // validated non-empty above
+      const turn = await turns.begin({ owner: request.owner, message, sessionId: id, log: request.log });
+      const sse = new UIMessageSse(heartbeatMs);
+      const hungUp = hangUpSignal(reply);
+      const events = turn.events(hungUp);
+      const mapper = new UIChunkMapper();
+      // Pump in the background: the handler must return so Fastify sends headers and pipes the body.
+      void (async () => {
+        try {
+          for await (const event of events) for (const chunk of mapper.map(event)) sse.send(chunk);
+        } catch (err) {
+          request.log.error({ err }, 'ui stream failed');
+          if (!mapper.finished) {
+            for (const chunk of mapper.map({ type: 'error', code: 'internal_error', message: errorRegistry.internal_error.message })) sse.send(chunk);
+            for (const chunk of mapper.map({ type: 'end', session_id: id, reply: '', usage: { input_tokens: 0, output_tokens: 0, total_tokens: 0 } })) sse.send(chunk);
+          }
+        } finally {
+          sse.end(!hungUp.aborted);
+        }
+      })();
+      return reply.headers(UI_STREAM_HEADERS).send(sse.body as never);
+    },
+  );
+};
