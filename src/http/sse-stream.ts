@@ -25,8 +25,19 @@ export class SseStream {
     return !this.body.destroyed && !this.body.writableEnded;
   }
 
+  /** One of our events, numbered with an `id:` line. */
   send(event: StreamEvent): void {
     this.write(`id: ${++this.seq}\ndata: ${JSON.stringify(event)}\n\n`);
+  }
+
+  /** A bare `data:` event, for protocols that number nothing (OpenAI chunks, AI SDK UI chunks). */
+  data(payload: unknown): void {
+    this.write(`data: ${JSON.stringify(payload)}\n\n`);
+  }
+
+  /** The `data: [DONE]` terminator those protocols end with. */
+  done(): void {
+    this.write('data: [DONE]\n\n');
   }
 
   end(): void {

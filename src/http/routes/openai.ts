@@ -5,7 +5,6 @@
  * that clients which don't know them ignore. Errors take OpenAI's shape (see openai-errors.ts).
  */
 import { randomUUID } from 'node:crypto';
-import { PassThrough } from 'node:stream';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Agent } from '../../agent/agent.js';
@@ -14,7 +13,7 @@ import type { ChatMessage } from '../../agent/messages.js';
 import { ApiError } from '../errors.js';
 import { OpenAiErrorResponse, openAiErrorHandler } from '../openai-errors.js';
 import { SessionId } from '../schemas.js';
-import { SSE_HEADERS } from '../sse-stream.js';
+import { SSE_HEADERS, SseStream } from '../sse-stream.js';
 import type { Turn, TurnRunner } from '../turn-runner.js';
 import { collectTurn } from '../collect-turn.js';
 import { hangUpSignal } from '../hang-up.js';
@@ -148,18 +147,8 @@ export const openAiRoutes: FastifyPluginAsyncZod<{ agent: Agent; turns: TurnRunn
         } as never);
       }
 
-      const out = new PassThrough();
-      const open = () => !out.destroyed && !out.writableEnded;
-      const write = (text: string) => {
-        if (!open()) return;
-        out.write(text);
-        heartbeat.refresh();
-      };
-      const heartbeat = setTimeout(function beat() {
-        write(': keep-alive\n\n');
-      }, heartbeatMs);
-      out.on('close', () => clearTimeout(heartbeat));
-      const data = (payload: unknown) => write(`data: ${JSON.stringify(payload)}\n\n`);
+      const sse = new SseStream(heartbeatMs);
+      const data = (payload: unknown) => sse.data(payload);
       const chunk = (delta: object, finishReason: 'stop' | null = null, extra: object = {}) =>
         data({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }], ...extra });
       const includeUsage = body.stream_options?.include_usage === true;
@@ -195,12 +184,11 @@ export const openAiRoutes: FastifyPluginAsyncZod<{ agent: Agent; turns: TurnRunn
           request.log.error({ err }, 'stream failed');
           if (!failed) data({ error: { message: 'Internal server error', type: 'server_error', code: 'internal_error', param: null } });
         } finally {
-          write('data: [DONE]\n\n');
-          clearTimeout(heartbeat);
-          if (open()) out.end();
+          sse.done();
+          sse.end();
         }
       })();
-      return reply.headers(SSE_HEADERS).send(out as never);
+      return reply.headers(SSE_HEADERS).send(sse.body as never);
     },
   );
 };

@@ -5,14 +5,13 @@
  * stay per API key.
  */
 import { randomUUID } from 'node:crypto';
-import { PassThrough } from 'node:stream';
 import type { UIMessageChunk } from 'ai';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { StreamEvent } from '../../agent/events.js';
 import { errorRegistry } from '../errors.js';
 import { authErrors, ErrorResponse, SessionId } from '../schemas.js';
-import { SSE_HEADERS } from '../sse-stream.js';
+import { SSE_HEADERS, SseStream } from '../sse-stream.js';
 import type { TurnRunner } from '../turn-runner.js';
 import { hangUpSignal } from '../hang-up.js';
 
@@ -51,34 +50,6 @@ export const UIChatRequest = z
     else if (last.text.length > MAX_MESSAGE)
       ctx.addIssue({ code: 'custom', path: ['messages', last.index, 'parts'], message: `the last user message is over ${MAX_MESSAGE} characters` });
   });
-
-/** SSE as the UI message stream wants it: `data: <chunk>` per event (no `id:`), `data: [DONE]` last. */
-class UIMessageSse {
-  readonly body = new PassThrough();
-  private readonly heartbeat: NodeJS.Timeout;
-
-  constructor(heartbeatMs: number) {
-    this.heartbeat = setTimeout(() => this.write(': keep-alive\n\n'), heartbeatMs);
-    this.body.on('close', () => clearTimeout(this.heartbeat));
-  }
-
-  send(chunk: UIMessageChunk): void {
-    this.write(`data: ${JSON.stringify(chunk)}\n\n`);
-  }
-
-  /** Ends the stream; `done` adds the `[DONE]` marker (not after a hang-up: nobody reads it). */
-  end(done: boolean): void {
-    if (done) this.write('data: [DONE]\n\n');
-    clearTimeout(this.heartbeat);
-    if (!this.body.destroyed && !this.body.writableEnded) this.body.end();
-  }
-
-  private write(text: string): void {
-    if (this.body.destroyed || this.body.writableEnded) return;
-    this.body.write(text);
-    this.heartbeat.refresh();
-  }
-}
 
 /**
  * Maps our StreamEvents to UI message chunks. Text between other events is one text block;
@@ -191,22 +162,23 @@ export const uiChatRoutes: FastifyPluginAsyncZod<{ turns: TurnRunner; heartbeatM
       const { id, messages } = request.body;
       const message = lastUserText(messages)?.text ?? ''; // validated non-empty above
       const turn = await turns.begin({ owner: request.owner, message, sessionId: id, log: request.log });
-      const sse = new UIMessageSse(heartbeatMs);
+      const sse = new SseStream(heartbeatMs);
       const hungUp = hangUpSignal(reply);
       const events = turn.events(hungUp);
       const mapper = new UIChunkMapper();
       // Pump in the background: the handler must return so Fastify sends headers and pipes the body.
       void (async () => {
         try {
-          for await (const event of events) for (const chunk of mapper.map(event)) sse.send(chunk);
+          for await (const event of events) for (const chunk of mapper.map(event)) sse.data(chunk);
         } catch (err) {
           request.log.error({ err }, 'ui stream failed');
           if (!mapper.finished) {
-            for (const chunk of mapper.map({ type: 'error', code: 'internal_error', message: errorRegistry.internal_error.message })) sse.send(chunk);
-            for (const chunk of mapper.map({ type: 'end', session_id: id, reply: '', usage: { input_tokens: 0, output_tokens: 0, total_tokens: 0 } })) sse.send(chunk);
+            for (const chunk of mapper.map({ type: 'error', code: 'internal_error', message: errorRegistry.internal_error.message })) sse.data(chunk);
+            for (const chunk of mapper.map({ type: 'end', session_id: id, reply: '', usage: { input_tokens: 0, output_tokens: 0, total_tokens: 0 } })) sse.data(chunk);
           }
         } finally {
-          sse.end(!hungUp.aborted);
+          if (!hungUp.aborted) sse.done(); // nobody reads it after a hang-up
+          sse.end();
         }
       })();
       return reply.headers(UI_STREAM_HEADERS).send(sse.body as never);
