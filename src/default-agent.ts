@@ -1,6 +1,6 @@
 import { createAgent, type Agent } from './agent/agent.js';
-import { createChatModel } from './agent/model.js';
-import { defaultTools } from './agent/tools/index.js';
+import { createChatModel } from './agent/chat-model.js';
+import { defaultTools } from './agent/tools/default-tools.js';
 import type { Config } from './config.js';
 
 export const MODEL_HINT =

@@ -31,6 +31,8 @@ export interface AgentServer {
    * SHUTDOWN_GRACE_MS, then ends what is left (streams get an `error` event and `end`).
    */
   close(): Promise<void>;
+  /** Runs still going, including those whose client hung up (they still save their reply). */
+  readonly activeRuns: number;
 }
 
 /**
@@ -60,7 +62,7 @@ export function ensureApiKeys(config: Config): string[] {
 export async function createAgentServer(options: AgentServerOptions = {}): Promise<AgentServer> {
   const config = options.config ?? loadConfig();
   const store = options.store ?? (await openStore(config.DATABASE_URL, { migrate: options.migrate ?? true }));
-  const app = await buildApp({
+  const { app, turns } = await buildApp({
     agent: options.agent ?? createDefaultAgent(config),
     store,
     apiKeys: ensureApiKeys(config),
@@ -85,8 +87,8 @@ export async function createAgentServer(options: AgentServerOptions = {}): Promi
     let giveUp!: () => void;
     const gaveUp = new Promise<void>((resolve) => (giveUp = resolve));
     const grace = setTimeout(() => {
-      app.log.warn({ runs: app.turns.activeRuns }, 'shutdown grace period over: ending remaining runs');
-      app.turns.abortAll();
+      app.log.warn({ runs: turns.activeRuns }, 'shutdown grace period over: ending remaining runs');
+      turns.abortAll();
       // Whatever still holds a socket (or a run, in a tool that ignores the abort) a moment later is cut.
       setTimeout(() => {
         app.server.closeAllConnections();
@@ -105,7 +107,7 @@ export async function createAgentServer(options: AgentServerOptions = {}): Promi
       await app.close();
       // A run whose client hung up has no response left to wait for, but it still saves its reply
       // and releases its session: the store must stay open until it has.
-      await Promise.race([app.turns.whenIdle(), gaveUp]);
+      await Promise.race([turns.whenIdle(), gaveUp]);
     } finally {
       clearInterval(sweep);
       clearTimeout(grace);
@@ -118,5 +120,8 @@ export async function createAgentServer(options: AgentServerOptions = {}): Promi
     config,
     listen: () => app.listen({ host: config.HOST, port: config.PORT }),
     close: () => (closing ??= close()),
+    get activeRuns() {
+      return turns.activeRuns;
+    },
   };
 }

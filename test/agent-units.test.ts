@@ -4,9 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { AgentEvent } from '../src/agent/events.js';
+import type { AgentEvent } from '../src/core/events.js';
 import { toModelMessages, trimHistory } from '../src/agent/history.js';
-import type { ChatMessage } from '../src/agent/messages.js';
+import type { ChatMessage } from '../src/core/messages.js';
 import { evaluateExpression, ExpressionError } from '../src/agent/tools/evaluate-expression.js';
 import { Transcript } from '../src/agent/transcript.js';
 

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { StreamEvent } from '../src/agent/events.js';
+import type { StreamEvent } from '../src/core/events.js';
 import {
   AgentApiError,
   AgentClient,
@@ -128,7 +128,7 @@ describe('AgentClient', () => {
     assert.equal(third.session_id, first.session_id);
     const detail = await client.sessions.get(first.session_id);
     assert.deepEqual(
-      detail.messages.map((m) => [m.role, m.content]),
+      detail.messages.map((m) => [m.role, m.role === 'tool' ? undefined : m.content]),
       [
         ['user', 'My name is Ada.'],
         ['assistant', 'Nice to meet you, Ada.'],
@@ -167,9 +167,11 @@ describe('AgentClient', () => {
       detail.messages.map((m) => m.role),
       ['user', 'assistant', 'tool', 'assistant'],
     );
-    assert.deepEqual(detail.messages[1]!.tool_calls, [{ id: 'call_client:one.1', name: 'calculator', arguments: { expression: '1+1' } }]);
-    assert.equal(detail.messages[2]!.tool_call_id, 'call_client:one.1');
-    assert.deepEqual(detail.messages[2]!.result, { expression: '1+1', result: 2 });
+    const [, call, result] = detail.messages;
+    assert.ok(call?.role === 'assistant' && result?.role === 'tool');
+    assert.deepEqual(call.tool_calls, [{ id: 'call_client:one.1', name: 'calculator', arguments: { expression: '1+1' } }]);
+    assert.equal(result.tool_call_id, 'call_client:one.1');
+    assert.deepEqual(result.result, { expression: '1+1', result: 2 });
     const firstTwo = await lister.sessions.get('client:one.1', { limit: 2 });
     assert.equal(firstTwo.messages.length, 2);
     assert.ok(firstTwo.next_after !== null);

@@ -13,7 +13,7 @@ import type { Agent } from '../src/agent/agent.js';
 import { loadConfig } from '../src/config.js';
 import { createDefaultAgent } from '../src/default-agent.js';
 import { buildApp } from '../src/http/app.js';
-import { errorRegistry } from '../src/http/errors.js';
+import { errorRegistry } from '../src/core/error-codes.js';
 import { openStore } from '../src/store/open-store.js';
 import type { Store } from '../src/store/store.js';
 import { startFakeLlm, type FakeLlm } from './support/fake-llm.js';
@@ -303,7 +303,7 @@ describe('request logging', () => {
     });
     store = await openStore('sqlite::memory:');
     const config = loadConfig({ LLM_BASE_URL: fake.url, LLM_MODEL: 'fake-model', LLM_API_KEY: 'sk-fake', LLM_MAX_RETRIES: '0' });
-    app = await buildApp({ agent: createDefaultAgent(config), store, apiKeys: [KEY_A], logger: { level: 'info', stream }, version: PACKAGE_VERSION });
+    ({ app } = await buildApp({ agent: createDefaultAgent(config), store, apiKeys: [KEY_A], logger: { level: 'info', stream }, version: PACKAGE_VERSION }));
     await app.listen({ host: '127.0.0.1', port: 0 });
     url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   });

@@ -12,8 +12,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { createAgent } from '../src/agent/agent.js';
-import { AgentError } from '../src/agent/errors.js';
-import { createChatModel } from '../src/agent/model.js';
+import { AgentError } from '../src/agent/agent-error.js';
+import { createChatModel } from '../src/agent/chat-model.js';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { createDefaultAgent } from '../src/default-agent.js';
 import { buildApp } from '../src/http/app.js';
@@ -118,7 +118,7 @@ describe('client hang-ups', () => {
         ac.abort();
         await pending;
         await sleep(400);
-        await waitFor(() => svc.server.app.turns.activeRuns === 0, 'the run to end');
+        await waitFor(() => svc.server.activeRuns === 0, 'the run to end');
         assert.equal(fake.requests.length, n, `${path}: the model was called for a client that had gone`);
       }
     } finally {
@@ -138,7 +138,7 @@ describe('client hang-ups', () => {
     });
     const store = await openStore('sqlite::memory:');
     const config = loadConfig({ LLM_BASE_URL: fake.url, LLM_MODEL: 'fake-model', LLM_MAX_RETRIES: '0' });
-    const app = await buildApp({ agent: createDefaultAgent(config), store, apiKeys: [KEY_A], logger: { level: 'info', stream } });
+    const { app, turns } = await buildApp({ agent: createDefaultAgent(config), store, apiKeys: [KEY_A], logger: { level: "info", stream } });
     try {
       await app.listen({ host: '127.0.0.1', port: 0 });
       const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
@@ -155,7 +155,7 @@ describe('client hang-ups', () => {
         await sleep(250);
         ac.abort();
         await done;
-        await waitFor(() => app.turns.activeRuns === 0, 'the run to end');
+        await waitFor(() => turns.activeRuns === 0, 'the run to end');
       }
       await sleep(100);
       const requestLines = (id: string) => lines.filter((l) => l.request_id === id && l.msg === 'request');

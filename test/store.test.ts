@@ -13,9 +13,10 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, mock, test as nodeTest } from 'node:test';
 import pg from 'pg';
-import type { ChatMessage } from '../src/agent/messages.js';
+import type { ChatMessage } from '../src/core/messages.js';
 import { openStore } from '../src/store/open-store.js';
-import { sessionCursor, type Store } from '../src/store/store.js';
+import { sessionCursor } from '../src/store/session-cursor.js';
+import type { Store } from '../src/store/store.js';
 
 interface Backend {
   /** Prepares the location (creates the database) and returns its DATABASE_URL. */

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { StreamEvent } from '../src/agent/events.js';
+import type { StreamEvent } from '../src/core/events.js';
 import { startFakeLlm, type FakeLlm } from './support/fake-llm.js';
 import { fakeModelAgent, parseSse, readChunks, slowTool, startService, type TestService, waitFor } from './support/service.js';
 
@@ -327,7 +327,7 @@ describe('POST /chat/stream', () => {
     await svc.fake.waitForAbort(first);
     assert.equal(svc.fake.requests[first]!.aborted, true);
     assert.equal(svc.fake.requests[first]!.finished, false);
-    await waitFor(() => svc.server.app.turns.activeRuns === 0, 'the run to end');
+    await waitFor(() => svc.server.activeRuns === 0, 'the run to end');
     await sleep(100);
     assert.equal(svc.fake.requests.length, first + 1, 'no further model request');
 
@@ -357,7 +357,7 @@ describe('POST /chat/stream', () => {
     ac.abort();
 
     await svc.fake.waitForAbort(first);
-    await waitFor(() => svc.server.app.turns.activeRuns === 0, 'the run to end');
+    await waitFor(() => svc.server.activeRuns === 0, 'the run to end');
     await sleep(200);
     assert.equal(svc.fake.requests.length, first + 1, 'no request after the hang-up');
     const messages = await getMessages(svc, id);
@@ -388,7 +388,7 @@ describe('POST /chat/stream', () => {
       );
       ac.abort();
 
-      await waitFor(() => svc.server.app.turns.activeRuns === 0, 'the run to end');
+      await waitFor(() => svc.server.activeRuns === 0, 'the run to end');
       // The tool's result may already have gone back to the model (the SDK runs tools the moment a
       // step ends, racing the hang-up); if so, that request must have been hung up on.
       if (svc.fake.requests.length > first + 1) await svc.fake.waitForAbort(first + 1);
@@ -449,7 +449,7 @@ describe('POST /chat/stream hang-up during a running tool', () => {
     ac.abort();
 
     await waitFor(() => tools.finished === 1, 'the tool to finish');
-    await waitFor(() => svc.server.app.turns.activeRuns === 0, 'the run to end');
+    await waitFor(() => svc.server.activeRuns === 0, 'the run to end');
     await sleep(200);
     assert.equal(tools.started, 1);
     assert.equal(fake.requests.length, 1, 'no model request after the hang-up');

@@ -259,7 +259,7 @@ describe('POST /v1/ui/chat (AI SDK UI message stream)', () => {
     });
     await svc.fake.waitForAbort(first);
     assert.equal(svc.fake.requests[first]!.finished, false);
-    await waitFor(() => svc.server.app.turns.activeRuns === 0, 'the run to end');
+    await waitFor(() => svc.server.activeRuns === 0, 'the run to end');
 
     svc.fake.enqueue({ text: 'back' });
     const next = await finalMessage(

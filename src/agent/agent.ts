@@ -1,9 +1,9 @@
 import { asSchema, stepCountIs, streamText, type LanguageModel, type ToolSet } from 'ai';
-import { AgentError } from './errors.js';
-import type { AgentEvent } from './events.js';
+import { AgentError } from './agent-error.js';
+import type { AgentEvent } from '../core/events.js';
 import { toModelMessages, trimHistory } from './history.js';
-import type { ChatMessage } from './messages.js';
-import { toAgentError } from './upstream-error.js';
+import type { ChatMessage } from '../core/messages.js';
+import { toAgentError } from './to-agent-error.js';
 
 export interface AgentRunInput {
   /** Earlier turns of the session, oldest first. */

@@ -1,5 +1,5 @@
 import type { ModelMessage } from 'ai';
-import type { ChatMessage } from './messages.js';
+import type { ChatMessage } from '../core/messages.js';
 
 /**
  * Keeps at most `limit` messages and starts the window at a user message, so the model never

@@ -1,5 +1,5 @@
-import type { AgentEvent } from './events.js';
-import type { ChatMessage, ToolCall } from './messages.js';
+import type { AgentEvent } from '../core/events.js';
+import type { ChatMessage, ToolCall } from '../core/messages.js';
 
 type Draft = { content: string; tool_calls: ToolCall[] };
 

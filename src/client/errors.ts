@@ -1,3 +1,6 @@
+// Browser-safe: the registry is plain data with no imports.
+import { errorRegistry, isErrorCode, type ErrorCode } from '../core/error-codes.js';
+
 /**
  * One error class per failure a caller handles differently. Each carries the service's stable
  * `code`, the HTTP `status` (0 when there was no response) and the `requestId` to quote in a
@@ -47,4 +50,100 @@ export class UpstreamError extends AgentApiError {
 /** No HTTP answer at all: refused, reset, DNS, or the stream was cut mid-way. */
 export class NetworkError extends AgentApiError {
   override name = 'NetworkError';
+}
+
+type ErrorClass = new (message: string, code: string, status: number, requestId: string | undefined, details?: unknown) => AgentApiError;
+
+/** Every code the service can answer with → the class a caller catches (the compiler checks it is every code). */
+const classByCode = {
+  validation_error: ValidationError,
+  invalid_json: ValidationError,
+  payload_too_large: ValidationError,
+  unsupported_media_type: ValidationError,
+  unauthorized: AuthenticationError,
+  route_not_found: NotFoundError,
+  session_not_found: NotFoundError,
+  session_busy: SessionBusyError,
+  rate_limited: RateLimitError,
+  internal_error: AgentApiError,
+  upstream_error: UpstreamError,
+  upstream_timeout: UpstreamError,
+  model_not_configured: NotConfiguredError,
+  not_ready: AgentApiError,
+  shutting_down: AgentApiError,
+} as const satisfies Record<ErrorCode, ErrorClass>;
+
+const codes = Object.keys(errorRegistry) as ErrorCode[];
+
+/**
+ * For an answer not in the service's error shape (a proxy, a load balancer), derived from the
+ * registry: the class every code of that status shares (else the base class), and the code when
+ * only one has that status (else `http_<status>`).
+ */
+function byStatus(status: number): { cls: ErrorClass; code: string } {
+  const same = codes.filter((code) => errorRegistry[code].status === status);
+  const classes = new Set(same.map((code) => classByCode[code]));
+  const [only] = classes;
+  return { cls: classes.size === 1 && only ? only : AgentApiError, code: same.length === 1 && same[0] ? same[0] : `http_${status}` };
+}
+
+/** The typed error for a code, whatever its source (a JSON error body, or an `error` event mid-stream). */
+export function errorForCode(code: string, message: string, status: number, requestId: string | undefined, details?: unknown): AgentApiError {
+  const cls: ErrorClass = isErrorCode(code) ? classByCode[code] : byStatus(status).cls;
+  return new cls(message, code, status, requestId, details);
+}
+
+/** The HTTP status the registry gives a code (an `error` event arrives on a 200 stream). */
+export function statusOfCode(code: string): number {
+  return isErrorCode(code) ? errorRegistry[code].status : 502;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
+
+export function isAbortError(err: unknown): boolean {
+  return isObject(err) && err['name'] === 'AbortError';
+}
+
+/** The message of an error and of its causes ("fetch failed: connect ECONNREFUSED …"). */
+export function describeCause(err: unknown): string {
+  const parts: string[] = [];
+  let e: unknown = err;
+  for (let depth = 0; e !== undefined && e !== null && depth < 4; depth++) {
+    const text = e instanceof Error ? e.message : String(e);
+    if (text && !parts.includes(text)) parts.push(text);
+    e = e instanceof Error ? e.cause : undefined;
+  }
+  return parts.join(': ') || 'unknown error';
+}
+
+export function networkError(message: string, cause: unknown, requestId?: string): NetworkError {
+  const error = new NetworkError(message, 'network_error', 0, requestId);
+  if (cause !== undefined) error.cause = cause;
+  return error;
+}
+
+/** Builds the typed error for a non-2xx response; reads (consumes) the body. */
+export async function errorFromResponse(res: Response): Promise<AgentApiError> {
+  const headerId = res.headers.get('x-request-id') ?? undefined;
+  let text = '';
+  try {
+    text = await res.text();
+  } catch {
+    /* the body is only a detail here */
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  const error = isObject(body) && isObject(body['error']) ? body['error'] : undefined;
+  if (error && typeof error['code'] === 'string' && typeof error['message'] === 'string') {
+    const requestId = typeof error['request_id'] === 'string' ? error['request_id'] : headerId;
+    return errorForCode(error['code'], error['message'], res.status, requestId, error['details']);
+  }
+  const { cls, code } = byStatus(res.status);
+  const snippet = text.replace(/\s+/g, ' ').trim().slice(0, 200);
+  const message = `HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}${snippet ? `: ${snippet}` : ''}`;
+  return new cls(message, code, res.status, headerId);
 }

@@ -1,5 +1,18 @@
-// Browser-safe: nothing here may import Node built-ins or server code (types excepted).
-export { AgentClient, type AgentClientOptions, type ChatReply, type SessionDetail, type SessionSummary, type SessionPage, type StoredMessage } from './agent-client.js';
-export * from './errors.js';
+// Browser-safe: nothing here may import Node built-ins, or server code other than types and the
+// plain-data error registry (test/import-rules.test.ts checks it).
+export { AgentClient, type AgentClientOptions } from './agent-client.js';
+export type { ChatOptions, StreamOptions } from './chat.js';
+export type { Sessions } from './sessions.js';
+export {
+  AgentApiError,
+  AuthenticationError,
+  NetworkError,
+  NotConfiguredError,
+  NotFoundError,
+  RateLimitError,
+  SessionBusyError,
+  UpstreamError,
+  ValidationError,
+} from './errors.js';
 export { LineDecoder, SseDecoder, parseSseStream, type SseMessage } from './sse-parser.js';
-export type { StreamEvent, Usage } from '../agent/events.js';
+export type * from './types.js';

@@ -27,9 +27,6 @@ declare module 'fastify' {
     /** Opaque id of the caller's API key; the owner of the sessions it creates. */
     owner: string;
   }
-  interface FastifyInstance {
-    turns: TurnRunner;
-  }
 }
 
 export interface AppOptions {
@@ -60,7 +57,13 @@ function logRequest(request: FastifyRequest, reply: FastifyReply, status = reply
   );
 }
 
-export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+export interface App {
+  app: FastifyInstance;
+  /** The runs this app started: shutdown waits for them, and ends them when its grace is over. */
+  turns: TurnRunner;
+}
+
+export async function buildApp(options: AppOptions): Promise<App> {
   const { agent, store, corsOrigins = [], heartbeatMs = 15_000, rateLimitPerMinute = 0, version = '0.0.0' } = options;
   if (options.apiKeys.length === 0) throw new Error('buildApp: apiKeys must list at least one key');
   const keys = new ApiKeys(options.apiKeys);
@@ -156,12 +159,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await registerDocs(app, version);
 
   const turns = new TurnRunner(agent, store, app.log);
-  app.decorate('turns', turns);
   await app.register(healthRoutes, { agent, store, version });
   await app.register(chatRoutes, { turns, heartbeatMs });
   await app.register(openAiRoutes, { agent, turns, heartbeatMs });
   await app.register(sessionRoutes, { store });
   await app.register(uiChatRoutes, { turns, heartbeatMs });
   await app.register(playgroundRoutes);
-  return app;
+  return { app, turns };
 }

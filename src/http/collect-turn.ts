@@ -1,12 +1,6 @@
-import type { StreamEvent } from '../agent/events.js';
-import { ApiError, isErrorCode } from './errors.js';
-
-export interface ToolCallRecord {
-  id: string;
-  name: string;
-  arguments: unknown;
-  result: unknown;
-}
+import type { StreamEvent } from '../core/events.js';
+import { ApiError } from './errors.js';
+import type { ToolCallRecord } from './schemas.js';
 
 export interface CollectedTurn {
   end: Extract<StreamEvent, { type: 'end' }>;
@@ -27,7 +21,7 @@ export async function collectTurn(events: AsyncIterable<StreamEvent>, hungUp: Ab
     else if (event.type === 'tool_result') {
       const call = calls.get(event.id);
       if (call) call.result = event.result;
-    } else if (event.type === 'error') failure = new ApiError(isErrorCode(event.code) ? event.code : 'internal_error', event.message);
+    } else if (event.type === 'error') failure = new ApiError(event.code, event.message);
     else if (event.type === 'end') end = event;
   }
   if (hungUp.aborted) return undefined;

@@ -1,7 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { toApiError } from './error-handler.js';
-import type { ApiError, ErrorCode } from './errors.js';
+import { errorSpec } from '../core/error-codes.js';
+import type { ApiError } from './errors.js';
+import { logApiError, toApiError } from './to-api-error.js';
 
 /**
  * Errors of the OpenAI-compatible routes in OpenAI's own shape, `{"error":{message,type,code,param}}`,
@@ -9,11 +10,7 @@ import type { ApiError, ErrorCode } from './errors.js';
  * (401 AuthenticationError, 400 BadRequestError, 404 NotFoundError, 409 ConflictError,
  * 429 RateLimitError, 5xx InternalServerError).
  */
-export interface OpenAiErrorBody {
-  error: { message: string; type: string; code: string | null; param: string | null };
-}
-
-export const OpenAiErrorResponse = z
+export const OpenAiErrorBody = z
   .object({
     error: z.object({
       message: z.string(),
@@ -23,14 +20,7 @@ export const OpenAiErrorResponse = z
     }),
   })
   .describe('Error (OpenAI shape)');
-
-/** Our codes renamed where OpenAI has a well-known name for the same thing. */
-const OPENAI_CODES: Partial<Record<ErrorCode, string>> = {
-  unauthorized: 'invalid_api_key',
-  validation_error: 'invalid_request_error',
-  invalid_json: 'invalid_request_error',
-  rate_limited: 'rate_limit_exceeded',
-};
+export type OpenAiErrorBody = z.output<typeof OpenAiErrorBody>;
 
 function typeOf(status: number): string {
   if (status === 429) return 'rate_limit_error';
@@ -48,11 +38,14 @@ function paramOf(details: unknown): string | null {
 
 export function openAiErrorBody(error: ApiError): OpenAiErrorBody {
   return {
-    error: { message: error.message, type: typeOf(error.status), code: OPENAI_CODES[error.code] ?? error.code, param: paramOf(error.details) },
+    error: { message: error.message, type: typeOf(error.status), code: errorSpec(error.code).openai ?? error.code, param: paramOf(error.details) },
   };
 }
 
-/** Whether a URL belongs to the OpenAI-compatible routes (so its errors take OpenAI's shape). */
+/**
+ * Whether a URL belongs to the OpenAI-compatible routes, for the answers given outside their
+ * plugin (unknown routes, unparseable URLs), which must take OpenAI's shape too.
+ */
 export function isOpenAiPath(url: string): boolean {
   const path = url.split('?')[0] ?? '';
   return path === '/v1/models' || path.startsWith('/v1/models/') || path === '/v1/chat/completions' || path.startsWith('/v1/chat/completions/');
@@ -61,7 +54,6 @@ export function isOpenAiPath(url: string): boolean {
 /** The error handler of the OpenAI routes: the global one's mapping and logging, OpenAI's body. */
 export function openAiErrorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const apiError = toApiError(error);
-  if (apiError.status >= 500 && apiError.code === 'internal_error') request.log.error({ err: error }, 'unhandled error');
-  else if (apiError.status >= 500) request.log.warn({ code: apiError.code, err: error }, apiError.message);
+  logApiError(request.log, apiError, error);
   return reply.status(apiError.status).send(openAiErrorBody(apiError));
 }

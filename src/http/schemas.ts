@@ -1,4 +1,14 @@
+/**
+ * The wire schemas of the native routes: one zod schema each gives validation, the TypeScript type
+ * (same name, inferred) and the OpenAPI document. The client imports these types (type-only).
+ */
 import { z } from 'zod';
+import { ErrorCodeSchema, Usage } from '../core/events.js';
+import { AssistantMessage, ToolMessage, UserMessage } from '../core/messages.js';
+import { SessionSummary } from '../core/sessions.js';
+
+/** The longest user message any route takes, in characters (UTF-16 code units, as JavaScript counts). */
+export const MAX_MESSAGE_CHARS = 5000;
 
 export const SessionId = z
   .string()
@@ -7,77 +17,69 @@ export const SessionId = z
   .regex(/^[A-Za-z0-9._:-]+$/, 'may contain only letters, digits and . _ : -')
   .describe('Session id; omit it to start a new session');
 
+export const UserText = z
+  .string()
+  .min(1)
+  .max(MAX_MESSAGE_CHARS)
+  .refine((s) => s.trim().length > 0, 'must not be blank')
+  .describe(`The user message (1 to ${MAX_MESSAGE_CHARS} characters)`);
+
 export const ChatRequest = z.object({
-  message: z
-    .string()
-    .min(1)
-    .max(5000)
-    .refine((s) => s.trim().length > 0, 'must not be blank')
-    .describe('The user message (1 to 5000 characters)'),
+  message: UserText,
   // The seed accepts `null` for a missing id, so we do too.
   session_id: SessionId.nullish(),
 });
+export type ChatRequest = z.output<typeof ChatRequest>;
 
-const ToolCallRecord = z.object({
+export const ToolCallRecord = z.object({
   id: z.string(),
   name: z.string(),
   arguments: z.unknown(),
   result: z.unknown(),
 });
+export type ToolCallRecord = z.output<typeof ToolCallRecord>;
 
-export const UsageSchema = z.object({
-  input_tokens: z.number().int(),
-  output_tokens: z.number().int(),
-  total_tokens: z.number().int(),
-});
-
-export const ChatResponse = z.object({
+export const ChatReply = z.object({
   reply: z.string(),
   session_id: z.string(),
   tool_calls: z.array(ToolCallRecord),
-  usage: UsageSchema,
+  usage: Usage,
 });
+export type ChatReply = z.output<typeof ChatReply>;
 
-export const ErrorResponse = z
+export const ErrorBody = z
   .object({
     error: z.object({
-      code: z.string().describe('Stable machine-readable code'),
+      code: ErrorCodeSchema.describe('Stable machine-readable code'),
       message: z.string(),
       request_id: z.string(),
       details: z.unknown().optional(),
     }),
   })
   .describe('Error');
+export type ErrorBody = z.output<typeof ErrorBody>;
 
-export const SessionInfoSchema = z.object({
-  id: z.string(),
-  title: z.string().nullable(),
-  message_count: z.number().int(),
-  created_at: z.string(),
-  updated_at: z.string(),
-});
-
-export const SessionList = z.object({
-  sessions: z.array(SessionInfoSchema),
+export const SessionPage = z.object({
+  sessions: z.array(SessionSummary),
   next_before: z.string().nullable().describe('Pass as `before` to get the next page; null on the last page'),
 });
+export type SessionPage = z.output<typeof SessionPage>;
 
-export const StoredMessageSchema = z.object({
-  seq: z.number().int(),
-  created_at: z.string(),
-  role: z.enum(['user', 'assistant', 'tool']),
-  content: z.string().optional(),
-  tool_calls: z.array(z.object({ id: z.string(), name: z.string(), arguments: z.unknown() })).optional(),
-  tool_call_id: z.string().optional(),
-  name: z.string().optional(),
-  result: z.unknown().optional(),
-  interrupted: z.boolean().optional(),
-});
+const MessagePosition = { seq: z.number().int(), created_at: z.string() };
 
-export const SessionDetail = SessionInfoSchema.extend({
-  messages: z.array(StoredMessageSchema),
+/** A stored message as `GET /sessions/{id}` returns it: the message with its position. */
+export const SessionMessage = z.discriminatedUnion('role', [
+  UserMessage.extend(MessagePosition),
+  AssistantMessage.extend(MessagePosition),
+  ToolMessage.extend(MessagePosition),
+]);
+export type SessionMessage = z.output<typeof SessionMessage>;
+
+export const SessionDetail = SessionSummary.extend({
+  messages: z.array(SessionMessage),
   next_after: z.number().int().nullable().describe('Pass as `after` to get the next page; null on the last page'),
 });
+export type SessionDetail = z.output<typeof SessionDetail>;
 
 export const ListSessionsQuery = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),
@@ -91,8 +93,8 @@ export const GetSessionQuery = z.object({
 
 export const SessionParams = z.object({ id: SessionId });
 
-export const HealthResponse = z.object({ status: z.literal('healthy'), version: z.string() });
-export const ReadyResponse = z.object({ status: z.literal('ready') });
+export const Health = z.object({ status: z.literal('healthy'), version: z.string() });
+export const Ready = z.object({ status: z.literal('ready') });
 
 /** Error responses every authenticated route can give. */
-export const authErrors = { 401: ErrorResponse, 429: ErrorResponse, 500: ErrorResponse } as const;
+export const authErrors = { 401: ErrorBody, 429: ErrorBody, 500: ErrorBody } as const;

@@ -1,5 +1,5 @@
 import { PassThrough } from 'node:stream';
-import type { StreamEvent } from '../agent/events.js';
+import type { StreamEvent } from '../core/events.js';
 
 export const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',

@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Agent } from '../agent/agent.js';
-import { AgentError } from '../agent/errors.js';
-import type { StreamEvent, Usage } from '../agent/events.js';
-import type { ChatMessage } from '../agent/messages.js';
+import { AgentError } from '../agent/agent-error.js';
+import type { StreamEvent, Usage } from '../core/events.js';
+import type { ChatMessage } from '../core/messages.js';
 import { Transcript } from '../agent/transcript.js';
 import type { Store } from '../store/store.js';
-import { ApiError, errorRegistry, isErrorCode } from './errors.js';
+import { errorRegistry, type ErrorCode } from '../core/error-codes.js';
+import { ApiError } from './errors.js';
 
 /** A crashed worker's claim on a session lapses after this; live runs renew it well before. */
 export const RUN_LEASE_MS = 60_000;
@@ -18,7 +19,7 @@ export interface TurnRequest {
   message: string;
   sessionId?: string | undefined;
   /** The request's logger, so failures carry its request id. */
-  log?: FastifyBaseLogger;
+  log?: FastifyBaseLogger | undefined;
 }
 
 /**
@@ -172,9 +173,12 @@ export class Turn {
   }
 }
 
-function describeFailure(err: unknown, log: FastifyBaseLogger): { code: string; message: string } {
-  if (err instanceof AgentError && isErrorCode(err.code)) return { code: err.code, message: err.message };
-  if (err instanceof AgentError && err.code === 'aborted') return { code: 'shutting_down', message: errorRegistry.shutting_down.message };
+function describeFailure(err: unknown, log: FastifyBaseLogger): { code: ErrorCode; message: string } {
+  // Only shutdown aborts a run that still has a listener; a client's own abort is never reported.
+  if (err instanceof AgentError) {
+    const { code } = err;
+    return code === 'aborted' ? { code: 'shutting_down', message: errorRegistry.shutting_down.message } : { code, message: err.message };
+  }
   log.error({ err }, 'agent run failed');
   return { code: 'internal_error', message: errorRegistry.internal_error.message };
 }

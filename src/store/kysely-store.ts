@@ -1,14 +1,16 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { ChatMessage } from '../agent/messages.js';
+import type { ChatMessage } from '../core/messages.js';
 import type { Database } from './schema.js';
 import { precompile } from './precompiled.js';
-import { parseSessionCursor, type SessionInfo, type Store, type StoredMessage } from './store.js';
+import type { SessionSummary } from '../core/sessions.js';
+import { parseSessionCursor } from './session-cursor.js';
+import type { MessageRecord, Store } from './store.js';
 
 type SessionRow = Selectable<Database['sessions']>;
 
 const iso = (ms = Date.now()) => new Date(ms).toISOString();
 
-function toInfo(row: Pick<SessionRow, 'id' | 'title' | 'message_count' | 'created_at' | 'updated_at'>): SessionInfo {
+function toInfo(row: Pick<SessionRow, 'id' | 'title' | 'message_count' | 'created_at' | 'updated_at'>): SessionSummary {
   return {
     id: row.id,
     title: row.title,
@@ -60,17 +62,17 @@ export class KyselyStore implements Store {
     this.q = turnQueries(db);
   }
 
-  async openSession(id: string, owner: string, title: string): Promise<SessionInfo | undefined> {
+  async openSession(id: string, owner: string, title: string): Promise<SessionSummary | undefined> {
     await this.q.insertSession(this.db, id, owner, title, iso());
     return this.getSession(id, owner);
   }
 
-  async getSession(id: string, owner: string): Promise<SessionInfo | undefined> {
+  async getSession(id: string, owner: string): Promise<SessionSummary | undefined> {
     const row = (await this.q.getSession(this.db, id, owner)).rows[0];
     return row && toInfo(row);
   }
 
-  async listSessions(owner: string, { limit, before }: { limit: number; before?: string | undefined }): Promise<SessionInfo[]> {
+  async listSessions(owner: string, { limit, before }: { limit: number; before?: string | undefined }): Promise<SessionSummary[]> {
     let q = this.db.selectFrom('sessions').select(infoColumns).where('owner', '=', owner);
     if (before) {
       // Keyset paging on (updated_at desc, id asc): ties on updated_at continue by id.
@@ -108,7 +110,7 @@ export class KyselyStore implements Store {
     return rows.reverse().map((r) => JSON.parse(r.data) as ChatMessage);
   }
 
-  async listMessages(sessionId: string, { after, limit }: { after?: number; limit: number }): Promise<StoredMessage[]> {
+  async listMessages(sessionId: string, { after, limit }: { after?: number; limit: number }): Promise<MessageRecord[]> {
     let q = this.db.selectFrom('messages').select(['seq', 'data', 'created_at']).where('session_id', '=', sessionId);
     if (after !== undefined) q = q.where('seq', '>', after);
     const rows = await q.orderBy('seq').limit(limit).execute();

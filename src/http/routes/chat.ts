@@ -1,17 +1,29 @@
-import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { z } from 'zod';
+import { StreamEvent } from '../../core/events.js';
 import { collectTurn } from '../collect-turn.js';
-import { hangUpSignal } from '../hang-up.js';
-import { authErrors, ChatRequest, ChatResponse, ErrorResponse } from '../schemas.js';
-import { SSE_HEADERS, SseStream } from '../sse-stream.js';
+import { hangUpSignal } from '../hang-up-signal.js';
+import { authErrors, ChatReply, ChatRequest, ErrorBody } from '../schemas.js';
+import { answerHungUp, sendEventStream, type EventEncoder } from '../send-event-stream.js';
 import type { TurnRequest, TurnRunner } from '../turn-runner.js';
 
-function turnRequest(request: FastifyRequest & { body: z.output<typeof ChatRequest> }): TurnRequest {
-  return { owner: request.owner, message: request.body.message, sessionId: request.body.session_id ?? undefined, log: request.log };
+function turnRequest(owner: string, body: ChatRequest, log: TurnRequest['log']): TurnRequest {
+  return { owner, message: body.message, sessionId: body.session_id ?? undefined, log };
 }
 
-const chatErrors = { 400: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse, 502: ErrorResponse, 503: ErrorResponse, 504: ErrorResponse, ...authErrors };
+/** Our own protocol: every event as it is, numbered. */
+const nativeEncoder: EventEncoder = { write: (event, sse) => sse.send(event) };
+
+const chatErrors = {
+  400: ErrorBody,
+  404: ErrorBody,
+  409: ErrorBody,
+  413: ErrorBody,
+  415: ErrorBody,
+  502: ErrorBody,
+  503: ErrorBody,
+  504: ErrorBody,
+  ...authErrors,
+};
 
 export const chatRoutes: FastifyPluginAsyncZod<{ turns: TurnRunner; heartbeatMs: number }> = async (app, { turns, heartbeatMs }) => {
   app.post(
@@ -22,15 +34,14 @@ export const chatRoutes: FastifyPluginAsyncZod<{ turns: TurnRunner; heartbeatMs:
         summary: 'Send a message and get the whole reply',
         description: 'Runs the agent (tool loop included) and answers when it has finished. Omit `session_id` to start a new session.',
         body: ChatRequest,
-        response: { 200: ChatResponse, ...chatErrors },
+        response: { 200: ChatReply, ...chatErrors },
       },
     },
     async (request, reply) => {
-      const turn = await turns.begin(turnRequest(request));
+      const turn = await turns.begin(turnRequest(request.owner, request.body, request.log));
       const hungUp = hangUpSignal(reply);
       const done = await collectTurn(turn.events(hungUp), hungUp);
-      // 499 (client closed request) only labels the log line; nobody receives this response.
-      if (!done) return reply.status(499 as never).send();
+      if (!done) return answerHungUp(reply);
       const { end, toolCalls } = done;
       return { reply: end.reply, session_id: end.session_id, tool_calls: toolCalls, usage: end.usage };
     },
@@ -49,26 +60,14 @@ export const chatRoutes: FastifyPluginAsyncZod<{ turns: TurnRunner; heartbeatMs:
           '`: keep-alive` comment is sent. Errors found before the stream starts (401, 400, 404, 409, 503) are plain JSON.',
         body: ChatRequest,
         produces: ['text/event-stream'],
-        // No 200 schema: the body is a stream, which is never serialised.
-        response: chatErrors,
+        // Documents the JSON of each `data:` line; the body itself is a stream and never serialised.
+        response: { 200: StreamEvent, ...chatErrors },
       },
     },
     async (request, reply) => {
-      const turn = await turns.begin(turnRequest(request));
-      const sse = new SseStream(heartbeatMs);
-      const events = turn.events(hangUpSignal(reply));
-      // Pump in the background: the handler must return so Fastify sends headers and pipes the body.
-      void (async () => {
-        try {
-          for await (const event of events) sse.send(event);
-        } catch (err) {
-          request.log.error({ err }, 'stream failed');
-        } finally {
-          sse.end();
-        }
-      })();
-      // The reply is typed by the error schemas alone (a stream has no 200 schema), hence the cast.
-      return reply.headers(SSE_HEADERS).send(sse.body as never);
+      const turn = await turns.begin(turnRequest(request.owner, request.body, request.log));
+      const hungUp = hangUpSignal(reply);
+      return sendEventStream(reply, turn.events(hungUp), { encoder: nativeEncoder, heartbeatMs, hungUp, log: request.log });
     },
   );
 };

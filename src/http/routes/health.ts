@@ -2,14 +2,14 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Agent } from '../../agent/agent.js';
 import type { Store } from '../../store/store.js';
 import { ApiError } from '../errors.js';
-import { ErrorResponse, HealthResponse, ReadyResponse } from '../schemas.js';
+import { ErrorBody, Health, Ready } from '../schemas.js';
 
 export const healthRoutes: FastifyPluginAsyncZod<{ agent: Agent; store: Store; version: string }> = async (app, { agent, store, version }) => {
   app.get(
     '/health',
     {
       config: { public: true },
-      schema: { tags: ['ops'], summary: 'Liveness: the process is up', response: { 200: HealthResponse } },
+      schema: { tags: ['ops'], summary: 'Liveness: the process is up', response: { 200: Health } },
     },
     async () => ({ status: 'healthy' as const, version }),
   );
@@ -21,7 +21,7 @@ export const healthRoutes: FastifyPluginAsyncZod<{ agent: Agent; store: Store; v
       schema: {
         tags: ['ops'],
         summary: 'Readiness: the store answers and a model is configured',
-        response: { 200: ReadyResponse, 503: ErrorResponse },
+        response: { 200: Ready, 503: ErrorBody },
       },
     },
     async () => {

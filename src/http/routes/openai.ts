@@ -8,15 +8,16 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Agent } from '../../agent/agent.js';
-import type { Usage } from '../../agent/events.js';
-import type { ChatMessage } from '../../agent/messages.js';
-import { ApiError } from '../errors.js';
-import { OpenAiErrorResponse, openAiErrorHandler } from '../openai-errors.js';
-import { SessionId } from '../schemas.js';
-import { SSE_HEADERS, SseStream } from '../sse-stream.js';
-import type { Turn, TurnRunner } from '../turn-runner.js';
+import type { StreamEvent, Usage } from '../../core/events.js';
+import type { ChatMessage } from '../../core/messages.js';
 import { collectTurn } from '../collect-turn.js';
-import { hangUpSignal } from '../hang-up.js';
+import { ApiError } from '../errors.js';
+import { hangUpSignal } from '../hang-up-signal.js';
+import { OpenAiErrorBody, openAiErrorHandler } from '../openai-errors.js';
+import { MAX_MESSAGE_CHARS, SessionId, ToolCallRecord } from '../schemas.js';
+import { answerHungUp, sendEventStream, type EventEncoder } from '../send-event-stream.js';
+import type { SseStream } from '../sse-stream.js';
+import type { Turn, TurnRunner } from '../turn-runner.js';
 
 const TextPart = z.looseObject({ type: z.literal('text'), text: z.string() });
 const Content = z.union([z.string(), z.array(TextPart)]).describe('A string, or an array of text parts (other part types are not supported)');
@@ -40,6 +41,8 @@ export const ChatCompletionRequest = z
     if (!last) return;
     if (last.role !== 'user') ctx.addIssue({ code: 'custom', path: ['messages', i, 'role'], message: "The last message must have role 'user'" });
     else if (textOf(last.content).trim() === '') ctx.addIssue({ code: 'custom', path: ['messages', i, 'content'], message: 'The last user message must have text content' });
+    else if (textOf(last.content).length > MAX_MESSAGE_CHARS)
+      ctx.addIssue({ code: 'custom', path: ['messages', i, 'content'], message: `The last user message is over ${MAX_MESSAGE_CHARS} characters` });
   });
 
 type ChatCompletionBody = z.output<typeof ChatCompletionRequest>;
@@ -49,7 +52,39 @@ const ModelList = z.object({
   data: z.array(z.object({ id: z.string(), object: z.literal('model'), created: z.number().int(), owned_by: z.string() })),
 });
 
-const openAiErrors = { 400: OpenAiErrorResponse, 401: OpenAiErrorResponse, 404: OpenAiErrorResponse, 409: OpenAiErrorResponse, 413: OpenAiErrorResponse, 415: OpenAiErrorResponse, 429: OpenAiErrorResponse, 500: OpenAiErrorResponse, 502: OpenAiErrorResponse, 503: OpenAiErrorResponse, 504: OpenAiErrorResponse };
+const OpenAiUsage = z.object({ prompt_tokens: z.number().int(), completion_tokens: z.number().int(), total_tokens: z.number().int() });
+
+const ChatCompletion = z.object({
+  id: z.string(),
+  object: z.literal('chat.completion'),
+  created: z.number().int(),
+  model: z.string(),
+  choices: z.array(
+    z.object({
+      index: z.number().int(),
+      message: z.object({ role: z.literal('assistant'), content: z.string() }),
+      logprobs: z.null(),
+      finish_reason: z.literal('stop'),
+    }),
+  ),
+  usage: OpenAiUsage,
+  agent_tool_calls: z.array(ToolCallRecord).describe("The agent's own tool steps in this turn (an extension; clients that don't know it ignore it)"),
+  session_id: z.string().optional(),
+});
+
+const openAiErrors = {
+  400: OpenAiErrorBody,
+  401: OpenAiErrorBody,
+  404: OpenAiErrorBody,
+  409: OpenAiErrorBody,
+  413: OpenAiErrorBody,
+  415: OpenAiErrorBody,
+  429: OpenAiErrorBody,
+  500: OpenAiErrorBody,
+  502: OpenAiErrorBody,
+  503: OpenAiErrorBody,
+  504: OpenAiErrorBody,
+};
 
 function textOf(content: z.output<typeof Content> | null | undefined): string {
   if (content == null) return '';
@@ -66,7 +101,58 @@ function historyOf(messages: ChatCompletionBody['messages']): ChatMessage[] {
   return history;
 }
 
-const openAiUsage = (u: Usage) => ({ prompt_tokens: u.input_tokens, completion_tokens: u.output_tokens, total_tokens: u.total_tokens });
+const openAiUsage = (u: Usage): z.output<typeof OpenAiUsage> => ({ prompt_tokens: u.input_tokens, completion_tokens: u.output_tokens, total_tokens: u.total_tokens });
+
+interface ChunkContext {
+  id: string;
+  created: number;
+  model: string;
+  sessionId: string | undefined;
+  includeUsage: boolean;
+}
+
+/** Our events as `chat.completion.chunk`s; the agent's tool steps ride on empty deltas as `agent_event`. */
+class CompletionChunkEncoder implements EventEncoder {
+  private failed = false;
+
+  constructor(private readonly c: ChunkContext) {}
+
+  write(event: StreamEvent, sse: SseStream): void {
+    switch (event.type) {
+      case 'start':
+        this.chunk(sse, { role: 'assistant', content: '' }, null, this.c.sessionId ? { session_id: this.c.sessionId } : {});
+        break;
+      case 'token':
+        this.chunk(sse, { content: event.content });
+        break;
+      case 'tool_call':
+      case 'tool_result':
+        this.chunk(sse, {}, null, { agent_event: event });
+        break;
+      case 'error':
+        this.failed = true;
+        sse.data({ error: { message: event.message, type: 'server_error', code: event.code, param: null } });
+        break;
+      case 'end':
+        if (this.failed) break;
+        this.chunk(sse, {}, 'stop');
+        if (this.c.includeUsage) sse.data({ ...this.envelope(), choices: [], usage: openAiUsage(event.usage) });
+        break;
+    }
+  }
+
+  close(sse: SseStream): void {
+    sse.done();
+  }
+
+  private envelope() {
+    return { id: this.c.id, object: 'chat.completion.chunk', created: this.c.created, model: this.c.model };
+  }
+
+  private chunk(sse: SseStream, delta: object, finishReason: 'stop' | null = null, extra: object = {}): void {
+    sse.data({ ...this.envelope(), choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }], ...extra });
+  }
+}
 
 export const openAiRoutes: FastifyPluginAsyncZod<{ agent: Agent; turns: TurnRunner; heartbeatMs: number }> = async (app, { agent, turns, heartbeatMs }) => {
   // Encapsulated: errors of these routes (the global auth and rate-limit hooks' included) take OpenAI's shape.
@@ -100,8 +186,8 @@ export const openAiRoutes: FastifyPluginAsyncZod<{ agent: Agent; turns: TurnRunn
           '`session_id`); a stream (`stream: true`) carries tool steps as `agent_event` on chunks with an empty delta.',
         body: ChatCompletionRequest,
         produces: ['application/json', 'text/event-stream'],
-        // No 200 schema: the body is JSON or a stream depending on `stream`.
-        response: openAiErrors,
+        // The JSON reply; with `stream: true` the body is a stream, which is never serialised.
+        response: { 200: ChatCompletion, ...openAiErrors },
       },
     },
     async (request, reply) => {
@@ -130,65 +216,23 @@ export const openAiRoutes: FastifyPluginAsyncZod<{ agent: Agent; turns: TurnRunn
       const hungUp = hangUpSignal(reply);
       const events = turn.events(hungUp);
 
-      if (body.stream !== true) {
-        const done = await collectTurn(events, hungUp);
-        // 499 (client closed request) only labels the log line; nobody receives this response.
-        if (!done) return reply.status(499 as never).send();
-        const { end, toolCalls } = done;
-        return reply.send({
-          id,
-          object: 'chat.completion',
-          created,
-          model,
-          choices: [{ index: 0, message: { role: 'assistant', content: end.reply }, logprobs: null, finish_reason: 'stop' }],
-          usage: openAiUsage(end.usage),
-          agent_tool_calls: toolCalls,
-          ...(sessionId ? { session_id: sessionId } : {}),
-        } as never);
+      if (body.stream === true) {
+        const encoder = new CompletionChunkEncoder({ id, created, model, sessionId, includeUsage: body.stream_options?.include_usage === true });
+        return sendEventStream(reply, events, { encoder, heartbeatMs, hungUp, log: request.log });
       }
-
-      const sse = new SseStream(heartbeatMs);
-      const data = (payload: unknown) => sse.data(payload);
-      const chunk = (delta: object, finishReason: 'stop' | null = null, extra: object = {}) =>
-        data({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }], ...extra });
-      const includeUsage = body.stream_options?.include_usage === true;
-
-      // Pump in the background: the handler must return so Fastify sends headers and pipes the body.
-      void (async () => {
-        let failed = false;
-        try {
-          for await (const event of events) {
-            switch (event.type) {
-              case 'start':
-                chunk({ role: 'assistant', content: '' }, null, sessionId ? { session_id: sessionId } : {});
-                break;
-              case 'token':
-                chunk({ content: event.content });
-                break;
-              case 'tool_call':
-              case 'tool_result':
-                chunk({}, null, { agent_event: event });
-                break;
-              case 'error':
-                failed = true;
-                data({ error: { message: event.message, type: 'server_error', code: event.code, param: null } });
-                break;
-              case 'end':
-                if (failed) break;
-                chunk({}, 'stop');
-                if (includeUsage) data({ id, object: 'chat.completion.chunk', created, model, choices: [], usage: openAiUsage(event.usage) });
-                break;
-            }
-          }
-        } catch (err) {
-          request.log.error({ err }, 'stream failed');
-          if (!failed) data({ error: { message: 'Internal server error', type: 'server_error', code: 'internal_error', param: null } });
-        } finally {
-          sse.done();
-          sse.end();
-        }
-      })();
-      return reply.headers(SSE_HEADERS).send(sse.body as never);
+      const done = await collectTurn(events, hungUp);
+      if (!done) return answerHungUp(reply);
+      const { end, toolCalls } = done;
+      return {
+        id,
+        object: 'chat.completion' as const,
+        created,
+        model,
+        choices: [{ index: 0, message: { role: 'assistant' as const, content: end.reply }, logprobs: null, finish_reason: 'stop' as const }],
+        usage: openAiUsage(end.usage),
+        agent_tool_calls: toolCalls,
+        ...(sessionId ? { session_id: sessionId } : {}),
+      };
     },
   );
 };

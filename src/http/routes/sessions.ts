@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { sessionCursor, type Store } from '../../store/store.js';
+import { sessionCursor } from '../../store/session-cursor.js';
+import type { Store } from '../../store/store.js';
 import { ApiError } from '../errors.js';
 import { RUN_LEASE_MS } from '../turn-runner.js';
-import { authErrors, ErrorResponse, GetSessionQuery, ListSessionsQuery, SessionDetail, SessionList, SessionParams } from '../schemas.js';
+import { authErrors, ErrorBody, GetSessionQuery, ListSessionsQuery, SessionDetail, SessionPage, SessionParams } from '../schemas.js';
 
 export const sessionRoutes: FastifyPluginAsyncZod<{ store: Store }> = async (app, { store }) => {
   app.get(
@@ -13,7 +14,7 @@ export const sessionRoutes: FastifyPluginAsyncZod<{ store: Store }> = async (app
         tags: ['sessions'],
         summary: "The caller's sessions, most recently active first",
         querystring: ListSessionsQuery,
-        response: { 200: SessionList, 400: ErrorResponse, ...authErrors },
+        response: { 200: SessionPage, 400: ErrorBody, ...authErrors },
       },
     },
     async (request) => {
@@ -32,7 +33,7 @@ export const sessionRoutes: FastifyPluginAsyncZod<{ store: Store }> = async (app
         summary: "A session and its messages, tool calls and results included",
         params: SessionParams,
         querystring: GetSessionQuery,
-        response: { 200: SessionDetail, 400: ErrorResponse, 404: ErrorResponse, ...authErrors },
+        response: { 200: SessionDetail, 400: ErrorBody, 404: ErrorBody, ...authErrors },
       },
     },
     async (request) => {
@@ -57,7 +58,7 @@ export const sessionRoutes: FastifyPluginAsyncZod<{ store: Store }> = async (app
         tags: ['sessions'],
         summary: 'Delete a session and all its messages',
         params: SessionParams,
-        response: { 204: z.null().describe('Deleted'), 400: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse, ...authErrors },
+        response: { 204: z.null().describe('Deleted'), 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, ...authErrors },
       },
     },
     async (request, reply) => {

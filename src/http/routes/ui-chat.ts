@@ -8,16 +8,14 @@ import { randomUUID } from 'node:crypto';
 import type { UIMessageChunk } from 'ai';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { StreamEvent } from '../../agent/events.js';
-import { errorRegistry } from '../errors.js';
-import { authErrors, ErrorResponse, SessionId } from '../schemas.js';
-import { SSE_HEADERS, SseStream } from '../sse-stream.js';
+import type { StreamEvent } from '../../core/events.js';
+import { hangUpSignal } from '../hang-up-signal.js';
+import { authErrors, ErrorBody, MAX_MESSAGE_CHARS, SessionId } from '../schemas.js';
+import { sendEventStream, type EventEncoder } from '../send-event-stream.js';
+import type { SseStream } from '../sse-stream.js';
 import type { TurnRunner } from '../turn-runner.js';
-import { hangUpSignal } from '../hang-up.js';
 
-export const UI_STREAM_HEADERS = { ...SSE_HEADERS, 'x-vercel-ai-ui-message-stream': 'v1' } as const;
-
-const MAX_MESSAGE = 5000;
+const UI_STREAM_HEADERS = { 'x-vercel-ai-ui-message-stream': 'v1' };
 
 const UIMessagePart = z.looseObject({ type: z.string(), text: z.unknown().optional() });
 const UIMessageSchema = z.looseObject({ id: z.string().optional(), role: z.string(), parts: z.array(UIMessagePart) });
@@ -47,8 +45,8 @@ export const UIChatRequest = z
     const last = lastUserText(body.messages);
     if (!last) ctx.addIssue({ code: 'custom', path: ['messages'], message: 'must contain a user message' });
     else if (last.text.trim().length === 0) ctx.addIssue({ code: 'custom', path: ['messages', last.index, 'parts'], message: 'the last user message has no text' });
-    else if (last.text.length > MAX_MESSAGE)
-      ctx.addIssue({ code: 'custom', path: ['messages', last.index, 'parts'], message: `the last user message is over ${MAX_MESSAGE} characters` });
+    else if (last.text.length > MAX_MESSAGE_CHARS)
+      ctx.addIssue({ code: 'custom', path: ['messages', last.index, 'parts'], message: `the last user message is over ${MAX_MESSAGE_CHARS} characters` });
   });
 
 /**
@@ -56,17 +54,22 @@ export const UIChatRequest = z
  * a step (one model call) is taken to end when text or a new call follows tool results with
  * none outstanding (our events carry no step markers; the SDK only uses steps for `step-start` parts).
  */
-export class UIChunkMapper {
+export class UIChunkMapper implements EventEncoder {
   private text: string | undefined; // id of the open text block
   private blocks = 0;
   private stepOpen = false;
   private readonly pending = new Set<string>();
   private resultsSeen = false;
   private failed = false;
-  /** True once `finish` went out. */
-  finished = false;
-
   constructor(private readonly messageId: string = randomUUID()) {}
+
+  write(event: StreamEvent, sse: SseStream): void {
+    for (const chunk of this.map(event)) sse.data(chunk);
+  }
+
+  close(sse: SseStream): void {
+    sse.done();
+  }
 
   map(event: StreamEvent): UIMessageChunk[] {
     const out: UIMessageChunk[] = [];
@@ -108,7 +111,6 @@ export class UIChunkMapper {
       case 'end':
         this.closeStep(out);
         out.push(this.failed ? { type: 'finish', finishReason: 'error' } : { type: 'finish' });
-        this.finished = true;
         break;
     }
     return out;
@@ -137,7 +139,7 @@ export class UIChunkMapper {
   }
 }
 
-const uiChatErrors = { 400: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse, 503: ErrorResponse, ...authErrors };
+const uiChatErrors = { 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 413: ErrorBody, 415: ErrorBody, 503: ErrorBody, ...authErrors };
 
 export const uiChatRoutes: FastifyPluginAsyncZod<{ turns: TurnRunner; heartbeatMs: number }> = async (app, { turns, heartbeatMs }) => {
   app.post(
@@ -162,26 +164,8 @@ export const uiChatRoutes: FastifyPluginAsyncZod<{ turns: TurnRunner; heartbeatM
       const { id, messages } = request.body;
       const message = lastUserText(messages)?.text ?? ''; // validated non-empty above
       const turn = await turns.begin({ owner: request.owner, message, sessionId: id, log: request.log });
-      const sse = new SseStream(heartbeatMs);
       const hungUp = hangUpSignal(reply);
-      const events = turn.events(hungUp);
-      const mapper = new UIChunkMapper();
-      // Pump in the background: the handler must return so Fastify sends headers and pipes the body.
-      void (async () => {
-        try {
-          for await (const event of events) for (const chunk of mapper.map(event)) sse.data(chunk);
-        } catch (err) {
-          request.log.error({ err }, 'ui stream failed');
-          if (!mapper.finished) {
-            for (const chunk of mapper.map({ type: 'error', code: 'internal_error', message: errorRegistry.internal_error.message })) sse.data(chunk);
-            for (const chunk of mapper.map({ type: 'end', session_id: id, reply: '', usage: { input_tokens: 0, output_tokens: 0, total_tokens: 0 } })) sse.data(chunk);
-          }
-        } finally {
-          if (!hungUp.aborted) sse.done(); // nobody reads it after a hang-up
-          sse.end();
-        }
-      })();
-      return reply.headers(UI_STREAM_HEADERS).send(sse.body as never);
+      return sendEventStream(reply, turn.events(hungUp), { encoder: new UIChunkMapper(), heartbeatMs, hungUp, log: request.log, headers: UI_STREAM_HEADERS });
     },
   );
 };

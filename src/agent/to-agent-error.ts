@@ -1,5 +1,5 @@
 import { APICallError, RetryError } from 'ai';
-import { AgentError } from './errors.js';
+import { AgentError } from './agent-error.js';
 
 /**
  * Turns whatever the SDK threw into a stable code. Provider messages can carry account details,

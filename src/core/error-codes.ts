@@ -1,0 +1,43 @@
+interface ErrorSpec {
+  /** The HTTP status of a response carrying this code (an `error` event mid-stream keeps its 200). */
+  readonly status: number;
+  /** The default message; responses may say more. */
+  readonly message: string;
+  /** The code OpenAI's own API uses for the same failure, on the OpenAI-compatible routes. */
+  readonly openai?: string;
+}
+
+/**
+ * The error registry: every error a client can see has a stable `code`, one HTTP status and a
+ * default message. Clients branch on `code`; messages may be reworded. Everything else that
+ * needs a code's status, message or OpenAI name derives it from here, so a new code is added in
+ * one place. Plain data with no imports, so browser code may use it at run time.
+ */
+export const errorRegistry = {
+  validation_error: { status: 400, message: 'The request is not valid', openai: 'invalid_request_error' },
+  invalid_json: { status: 400, message: 'The request body is not valid JSON', openai: 'invalid_request_error' },
+  unauthorized: { status: 401, message: 'A valid X-API-Key header is required', openai: 'invalid_api_key' },
+  route_not_found: { status: 404, message: 'No such route' },
+  session_not_found: { status: 404, message: 'No such session' },
+  session_busy: { status: 409, message: 'This session is still answering an earlier message; retry when it has finished' },
+  payload_too_large: { status: 413, message: 'The request body is too large' },
+  unsupported_media_type: { status: 415, message: 'The request body must be application/json' },
+  rate_limited: { status: 429, message: 'Too many requests; slow down', openai: 'rate_limit_exceeded' },
+  internal_error: { status: 500, message: 'Internal server error; the request id identifies it in the logs' },
+  upstream_error: { status: 502, message: 'The model provider failed' },
+  model_not_configured: { status: 503, message: 'No model is configured' },
+  not_ready: { status: 503, message: 'The service is not ready' },
+  shutting_down: { status: 503, message: 'The service is shutting down; retry on another instance' },
+  upstream_timeout: { status: 504, message: 'The model provider did not answer in time' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof errorRegistry;
+
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(errorRegistry, code);
+}
+
+/** The spec of a code, widened so optional fields can be read from any entry. */
+export function errorSpec(code: ErrorCode): ErrorSpec {
+  return errorRegistry[code];
+}

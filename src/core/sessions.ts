@@ -1,0 +1,11 @@
+import { z } from 'zod';
+
+/** A session as listed: what the store keeps about it beside its messages. */
+export const SessionSummary = z.object({
+  id: z.string(),
+  title: z.string().nullable().describe('The start of the first message'),
+  message_count: z.number().int(),
+  created_at: z.string(),
+  updated_at: z.string(),
+});
+export type SessionSummary = z.output<typeof SessionSummary>;
