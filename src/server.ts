@@ -42,7 +42,7 @@ export interface AgentServer {
 export function ensureApiKeys(config: Config): string[] {
   if (config.VALID_API_KEYS) return config.VALID_API_KEYS;
   const key = generateApiKey();
-  process.env.VALID_API_KEYS = key;
+  process.env['VALID_API_KEYS'] = key;
   config.VALID_API_KEYS = [key];
   process.stderr.write(
     [

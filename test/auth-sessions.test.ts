@@ -110,7 +110,7 @@ describe('authentication', () => {
       const again = await svc.request(route.path, { ...init, key: 'also-wrong' });
       const body = (await again.json()) as Record<string, unknown>;
       assert.deepEqual(Object.keys(body), ['error']);
-      assert.deepEqual(Object.keys(body.error as object).sort(), ['code', 'message', 'request_id']);
+      assert.deepEqual(Object.keys(body['error'] as object).sort(), ['code', 'message', 'request_id']);
 
       assert.equal(svc.fake.requests.length, modelCalls, 'no model call for an unauthenticated request');
     });
@@ -221,7 +221,7 @@ describe('sessions belong to the key that created them', () => {
     assert.equal(mine.id, idA);
     assert.equal(mine.message_count, 2);
     assert.deepEqual(
-      mine.messages.map((m) => [m.role, m.content]),
+      mine.messages.map((m) => [m.role, m['content']]),
       [
         ['user', 'A private message'],
         ['assistant', 'A private reply'],
@@ -398,7 +398,7 @@ describe('DELETE /sessions/:id', () => {
     assert.equal(fresh.message_count, 2);
     assert.equal(fresh.title, 'new beginning');
     assert.deepEqual(
-      fresh.messages.map((m) => [m.seq, m.role, m.content]),
+      fresh.messages.map((m) => [m.seq, m.role, m['content']]),
       [
         [0, 'user', 'new beginning'],
         [1, 'assistant', 'fresh start'],

@@ -1,5 +1,5 @@
 /**
- * The `agent-api` command (src/cli.ts) as a child process: `chat` against an in-process service on
+ * The `agent-api` command (src/cli/index.ts) as a child process: `chat` against an in-process service on
  * the fake model (streaming, tool lines, sessions, env settings, errors, usage, Ctrl+C), and `serve`.
  */
 import assert from 'node:assert/strict';
@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { freePort, OutputWatch, REPO_ROOT, TSX_LOADER } from './support/child-service.js';
 import { KEY_A, startService, type TestService } from './support/service.js';
 
-const CLI = join(REPO_ROOT, 'src', 'cli.ts');
+const CLI = join(REPO_ROOT, 'src', 'cli', 'index.ts');
 
 interface CliRun {
   proc: ChildProcess;

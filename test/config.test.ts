@@ -155,13 +155,13 @@ describe('loadDotEnv', () => {
     const dir = tempDir();
     const file = join(dir, '.env');
     writeFileSync(file, ['# comment', 'AGENT_API_TEST_FROM_FILE=file-value', 'AGENT_API_TEST_REAL="file"', 'AGENT_API_TEST_EMPTY=file-fills-blank', ''].join('\n'));
-    delete process.env.AGENT_API_TEST_FROM_FILE;
-    process.env.AGENT_API_TEST_REAL = 'real';
-    process.env.AGENT_API_TEST_EMPTY = '';
+    delete process.env['AGENT_API_TEST_FROM_FILE'];
+    process.env['AGENT_API_TEST_REAL'] = 'real';
+    process.env['AGENT_API_TEST_EMPTY'] = '';
     loadDotEnv(file);
-    assert.equal(process.env.AGENT_API_TEST_FROM_FILE, 'file-value');
-    assert.equal(process.env.AGENT_API_TEST_REAL, 'real');
-    assert.equal(process.env.AGENT_API_TEST_EMPTY, 'file-fills-blank');
+    assert.equal(process.env['AGENT_API_TEST_FROM_FILE'], 'file-value');
+    assert.equal(process.env['AGENT_API_TEST_REAL'], 'real');
+    assert.equal(process.env['AGENT_API_TEST_EMPTY'], 'file-fills-blank');
   });
 
   test('a missing file is not an error', () => {

@@ -313,7 +313,7 @@ describe('request logging', () => {
   });
 
   const linesFor = (id: string) =>
-    lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.request_id === id);
+    lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['request_id'] === id);
 
   async function waitForLine(id: string): Promise<void> {
     for (let waited = 0; waited < 3000 && linesFor(id).length === 0; waited += 10) await sleep(10);
@@ -348,12 +348,12 @@ describe('request logging', () => {
       const mine = linesFor(e.id);
       assert.equal(mine.length, 1, `${e.id}: ${JSON.stringify(mine)}`);
       const l = mine[0]!;
-      assert.equal(l.method, e.method);
-      assert.equal(l.path, e.path, 'the path excludes the query string');
-      assert.equal(l.status, e.status);
-      assert.equal(typeof l.duration_ms, 'number');
-      assert.ok((l.duration_ms as number) >= 0);
-      assert.equal(l.level, 30);
+      assert.equal(l['method'], e.method);
+      assert.equal(l['path'], e.path, 'the path excludes the query string');
+      assert.equal(l['status'], e.status);
+      assert.equal(typeof l['duration_ms'], 'number');
+      assert.ok((l['duration_ms'] as number) >= 0);
+      assert.equal(l['level'], 30);
     }
     assert.ok(!lines.some((l) => l.includes(KEY_A)), 'the API key never reaches the logs');
   });

@@ -20,7 +20,7 @@ import { KEY_A, startService, type TestService } from './support/service.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = join(ROOT, 'test-results');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -69,13 +69,13 @@ function isAlive(pid: number): boolean {
 
 /** Pids of workers that logged `Server listening`, once `n` distinct ones have. */
 async function listeningPids(child: ChildService, n: number): Promise<number[]> {
-  const pids = () => [...new Set(child.logLines().filter((l) => String(l.msg).startsWith('Server listening')).map((l) => Number(l.pid)))];
+  const pids = () => [...new Set(child.logLines().filter((l) => String(l['msg']).startsWith('Server listening')).map((l) => Number(l['pid'])))];
   await child.waitForOutput(() => pids().length >= n, 'stdout', 20_000);
   return pids();
 }
 
 function requestLog(child: ChildService, path: string, status?: number): Array<Record<string, unknown>> {
-  return child.logLines().filter((l) => l.msg === 'request' && l.path === path && (status === undefined || l.status === status));
+  return child.logLines().filter((l) => l['msg'] === 'request' && l['path'] === path && (status === undefined || l['status'] === status));
 }
 
 /**
@@ -96,7 +96,7 @@ async function sigtermDuringStream(child: ChildService, key: string): Promise<vo
   const events = sseEvents(await body);
   const streamEnded = Date.now();
   assert.deepEqual(events.map((e) => e.type), ['start', ...Array(TEXT_CHUNKS).fill('token'), 'end']);
-  assert.equal(events.at(-1)?.reply, TEXT);
+  assert.equal(events.at(-1)?.['reply'], TEXT);
   assert.equal(fake.requests[n]?.aborted, false, 'the model call was not cut');
 
   const { code, signal } = await child.waitForExit(20_000);
@@ -184,7 +184,7 @@ describe('two cluster workers (WORKERS=2) on one SQLite file', () => {
     assert.equal((await child.request('/sessions', { key: 'not-the-key' })).status, 401);
     // Each request came on a new connection, so the primary spread them over both workers.
     await child.waitForOutput(() => requestLog(child, '/sessions').length >= earlier + 21, 'stdout', 5000);
-    const servedBy = new Set(requestLog(child, '/sessions', 200).map((l) => Number(l.pid)));
+    const servedBy = new Set(requestLog(child, '/sessions', 200).map((l) => Number(l['pid'])));
     assert.deepEqual([...servedBy].sort(), [...workerPids].sort());
     assert.equal(generatedKeys(child.stderr()).length, 1, 'workers print no key of their own');
   });
@@ -213,11 +213,11 @@ describe('two cluster workers (WORKERS=2) on one SQLite file', () => {
     );
     assert.equal(fake.requests.length, n + 1, 'no busy turn reached the model');
     await child.waitForOutput(() => requestLog(child, '/chat', 409).length >= logged + 6, 'stdout', 5000);
-    const refusedBy = new Set(requestLog(child, '/chat', 409).map((l) => Number(l.pid)));
+    const refusedBy = new Set(requestLog(child, '/chat', 409).map((l) => Number(l['pid'])));
     assert.equal(refusedBy.size, 2, 'both workers refused a turn');
 
     assert.equal(streamed.at(-1)?.type, 'end');
-    assert.equal(streamed.at(-1)?.reply, TEXT);
+    assert.equal(streamed.at(-1)?.['reply'], TEXT);
     // The lease is released when the run ends: the session takes turns again, on either worker.
     fake.enqueue({ text: 'free again' });
     const after = await child.request('/chat', { key, json: { message: 'now?', session_id: sessionId } });
@@ -277,7 +277,7 @@ describe('graceful shutdown of a single process', () => {
       const types = events.map((e) => e.type);
       assert.equal(types[0], 'start');
       assert.deepEqual(types.slice(-2), ['error', 'end'], JSON.stringify(events));
-      assert.equal(events.at(-2)?.code, 'shutting_down');
+      assert.equal(events.at(-2)?.['code'], 'shutting_down');
       assert.ok(types.filter((t) => t === 'token').length < TEXT_CHUNKS, 'the stream did not run to completion');
       await fake.waitForAbort(n, 5000);
 
@@ -305,7 +305,7 @@ describe('cluster shutdown right after a worker crashed', () => {
       assert.equal(res.status, 200);
       const events = sseEvents(await res.text());
       assert.equal(events.at(-1)?.type, 'end');
-      assert.equal(events.at(-1)?.reply, TEXT);
+      assert.equal(events.at(-1)?.['reply'], TEXT);
 
       const { code, signal } = await child.waitForExit(10_000);
       assert.deepEqual({ code, signal }, { code: 0, signal: null }, child.stderr());

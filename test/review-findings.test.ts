@@ -158,12 +158,12 @@ describe('client hang-ups', () => {
         await waitFor(() => turns.activeRuns === 0, 'the run to end');
       }
       await sleep(100);
-      const requestLines = (id: string) => lines.filter((l) => l.request_id === id && l.msg === 'request');
+      const requestLines = (id: string) => lines.filter((l) => l['request_id'] === id && l['msg'] === 'request');
       assert.equal(requestLines('hangup-stream').length, 1, JSON.stringify(lines));
-      assert.equal(requestLines('hangup-stream')[0]!.status, 200, 'the stream had started');
+      assert.equal(requestLines('hangup-stream')[0]!['status'], 200, 'the stream had started');
       assert.equal(requestLines('hangup-chat').length, 1, JSON.stringify(lines));
-      assert.equal(requestLines('hangup-chat')[0]!.status, 499, 'nobody received the /chat response');
-      assert.equal(requestLines('hangup-chat')[0]!.path, '/chat');
+      assert.equal(requestLines('hangup-chat')[0]!['status'], 499, 'nobody received the /chat response');
+      assert.equal(requestLines('hangup-chat')[0]!['path'], '/chat');
     } finally {
       // fetch opens a fresh connection after an abort and never uses it; only createAgentServer's close() sweeps those.
       app.server.closeAllConnections();
@@ -230,7 +230,7 @@ describe('configuration', () => {
 });
 
 describe('postgres store', () => {
-  const envUrl = process.env.DATABASE_URL;
+  const envUrl = process.env['DATABASE_URL'];
   const adminUrl = envUrl && /^postgres(ql)?:\/\//.test(envUrl) ? envUrl : 'postgres://postgres@127.0.0.1:5432/test';
 
   test('a pooled connection dropped by the server does not crash the process; the store keeps working', async (t) => {

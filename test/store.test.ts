@@ -376,7 +376,7 @@ storeContract('sqlite', {
   },
 });
 
-const envUrl = process.env.DATABASE_URL;
+const envUrl = process.env['DATABASE_URL'];
 const PG_ADMIN_URL = envUrl && /^postgres(ql)?:\/\//.test(envUrl) ? envUrl : 'postgres://postgres@127.0.0.1:5432/test';
 const redact = (u: string) => u.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
 

@@ -73,7 +73,7 @@ export interface StartOptions {
 export async function startServer(o: StartOptions): Promise<Server & { stdout: () => string }> {
   let out = '';
   const proc = spawn(o.command, o.args, {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...o.env },
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', ...o.env },
     stdio: ['ignore', o.captureStdout ? 'pipe' : 'ignore', 'pipe'],
     detached: true,
   });
@@ -102,7 +102,7 @@ export async function startServer(o: StartOptions): Promise<Server & { stdout: (
     await waitForHttp(url + (o.readyPath ?? '/health'), proc, () => out);
   } catch (err) {
     await stop();
-    throw new Error(`${o.name}: ${(err as Error).message}`);
+    throw new Error(`${o.name}: ${(err as Error).message}`, { cause: err });
   }
   return { name: o.name, url, pid: proc.pid!, rss: () => treeRss(proc.pid!), stop, stdout: () => out };
 }

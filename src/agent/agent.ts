@@ -113,6 +113,9 @@ export function createAgent(options: AgentOptions): Agent {
               yield { type: 'finish', usage: { input_tokens: input, output_tokens: output, total_tokens: u.totalTokens ?? input + output } };
               break;
             }
+            default:
+              // Step boundaries, reasoning, sources and the like carry nothing we send.
+              break;
           }
         }
         // The SDK may end the stream quietly on abort; never report that as a clean finish.

@@ -109,7 +109,7 @@ export function describeCause(err: unknown): string {
   const parts: string[] = [];
   let e: unknown = err;
   for (let depth = 0; e !== undefined && e !== null && depth < 4; depth++) {
-    const text = e instanceof Error ? e.message : String(e);
+    const text = e instanceof Error ? e.message : typeof e === 'string' ? e : JSON.stringify(e);
     if (text && !parts.includes(text)) parts.push(text);
     e = e instanceof Error ? e.cause : undefined;
   }

@@ -133,7 +133,7 @@ export async function* parseSseStream(body: ReadableStream<Uint8Array>, signal?:
   try {
     signal?.throwIfAborted();
     for (;;) {
-      let result: ReadableStreamReadResult<Uint8Array>;
+      let result: Awaited<ReturnType<typeof reader.read>>;
       try {
         result = await reader.read();
       } catch (err) {

@@ -11,7 +11,9 @@ function fieldOf(context: string | undefined, instancePath: string): string {
 export function toApiError(error: unknown): ApiError {
   if (error instanceof ApiError) return error;
   if (hasZodFastifySchemaValidationErrors(error)) {
-    const details = error.validation.map((v) => ({ field: fieldOf(error.validationContext, v.instancePath), message: v.message }));
+    // Read through Fastify's own type: the provider's branded issue type does not resolve for the linter.
+    const { validation = [], validationContext } = error as FastifyError;
+    const details = validation.map((v) => ({ field: fieldOf(validationContext, v.instancePath), message: v.message }));
     const summary = details.map((d) => `${d.field}: ${d.message}`).join('; ');
     return new ApiError('validation_error', `Invalid request: ${summary}`, details);
   }

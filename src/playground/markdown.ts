@@ -424,7 +424,7 @@ function renderBlocks(blocks: Block[], parent: Node, doc: Document): void {
         const code = doc.createElement('code');
         if (block.lang) {
           code.className = `language-${block.lang}`;
-          pre.dataset.lang = block.lang;
+          pre.dataset['lang'] = block.lang;
         }
         code.textContent = block.v;
         pre.appendChild(code);

@@ -1,8 +1,12 @@
 import { Migrator, type Kysely, type Migration } from 'kysely';
+import type { Database } from './schema.js';
+
+// A migration sees an untyped database: it must not depend on today's schema type, which later
+// migrations change.
 
 const migrations: Record<string, Migration> = {
   '001_sessions_messages': {
-    async up(db: Kysely<any>) {
+    async up(db: Kysely<unknown>) {
       await db.schema
         .createTable('sessions')
         .addColumn('id', 'text', (c) => c.primaryKey())
@@ -24,15 +28,15 @@ const migrations: Record<string, Migration> = {
         .addPrimaryKeyConstraint('messages_pk', ['session_id', 'seq'])
         .execute();
     },
-    async down(db: Kysely<any>) {
+    async down(db: Kysely<unknown>) {
       await db.schema.dropTable('messages').execute();
       await db.schema.dropTable('sessions').execute();
     },
   },
 };
 
-export async function migrateToLatest(db: Kysely<any>): Promise<void> {
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+export async function migrateToLatest(db: Kysely<Database>): Promise<void> {
+  const migrator = new Migrator({ db, provider: { getMigrations: () => Promise.resolve(migrations) } });
   const { error } = await migrator.migrateToLatest();
-  if (error) throw error;
+  if (error) throw error instanceof Error ? error : new Error('migration failed', { cause: error });
 }

@@ -70,7 +70,7 @@ export async function startService(options: StartOptions = {}): Promise<TestServ
   const config: Config = loadConfig({
     HOST: '127.0.0.1',
     PORT: '0',
-    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    LOG_LEVEL: process.env['TEST_LOG_LEVEL'] ?? 'silent',
     VALID_API_KEYS: `${KEY_A},${KEY_B}`,
     DATABASE_URL: `sqlite:${join(dir, 'agent.db')}`,
     LLM_MAX_RETRIES: '0',

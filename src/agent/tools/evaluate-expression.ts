@@ -135,7 +135,10 @@ export function evaluateExpression(src: string): number {
       if (fn) {
         expectOp('(');
         const args = [expr()];
-        while (isOp(',')) i++, args.push(expr());
+        while (isOp(',')) {
+          i++;
+          args.push(expr());
+        }
         expectOp(')');
         const [lo, hi] = fn.arity;
         if (args.length < lo || args.length > hi) {

@@ -1,0 +1,36 @@
+// Here rather than in chat.ts: the help text states it, and chat.ts already imports this file.
+export const DEFAULT_URL = 'http://127.0.0.1:8000';
+
+export const USAGE = `Usage:
+  agent-api chat "message" [--session ID] [--url URL] [--key KEY]
+  agent-api serve
+  agent-api --help
+
+Commands:
+  chat    Send a message to a running agent-api service and stream the reply to stdout.
+          Tool calls and results, and the session id to continue with, go to stderr.
+  serve   Start the service (like \`npm start\`; configured by environment variables).
+
+Options for chat:
+  -s, --session ID   Continue this session (default: start a new one)
+  -u, --url URL      Service URL (default: $AGENT_API_URL, else ${DEFAULT_URL})
+  -k, --key KEY      API key (default: $AGENT_API_KEY)
+  -h, --help         Show this help
+
+Exit codes: 0 done, 1 the request failed, 2 usage error, 130 interrupted (Ctrl+C).
+`;
+
+/** Thrown by a command for bad arguments; the dispatcher turns it into exit code 2 with the help text. */
+export class UsageError extends Error {}
+
+/** Asked-for help goes to stdout (it is the output); the exit code to return. */
+export function showUsage(): number {
+  process.stdout.write(USAGE);
+  return 0;
+}
+
+/** Help after a mistake goes to stderr, so stdout stays empty; the exit code to return. */
+export function usageError(message: string): number {
+  process.stderr.write(`agent-api: ${message}\n\n${USAGE}`);
+  return 2;
+}
