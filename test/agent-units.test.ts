@@ -1,14 +1,22 @@
 /**
- * Pure units of the agent core: the calculator's expression evaluator, the transcript that folds
- * run events into persisted messages, and the history window sent to the model. No HTTP here.
+ * Units of the agent core: the calculator's expression evaluator, the transcript that folds run
+ * events into persisted messages, the history window sent to the model, and `createAgent`'s tool
+ * loop driven by an in-process scripted model (test/support/scripted-model.ts). No HTTP here: the
+ * provider mapping over real HTTP is covered with fake-llm.ts by the service tests.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { APICallError, tool } from 'ai';
+import { z } from 'zod';
+import { AgentError } from '../src/agent/agent-error.js';
+import { createAgent, DEFAULT_INSTRUCTIONS, type Agent, type AgentOptions } from '../src/agent/agent.js';
 import type { AgentEvent } from '../src/core/events.js';
 import { toModelMessages, trimHistory } from '../src/agent/history.js';
 import type { ChatMessage } from '../src/core/messages.js';
 import { evaluateExpression, ExpressionError } from '../src/agent/tools/evaluate-expression.js';
 import { Transcript } from '../src/agent/transcript.js';
+import { scriptedModel, type ScriptedModel, type ScriptedReply } from './support/scripted-model.js';
 
 const close = (actual: number, expected: number) => assert.ok(Math.abs(actual - expected) < 1e-12, `${actual} ≈ ${expected}`);
 
@@ -103,43 +111,36 @@ describe('evaluateExpression', () => {
     assert.equal(evaluateExpression(src), 500);
   });
 
-  test('code never runs: JavaScript syntax and object internals are rejected', () => {
-    let exited = false;
-    const realExit = process.exit;
-    process.exit = (() => {
-      exited = true;
-    }) as typeof process.exit;
-    try {
-      for (const src of [
-        'process.exit()',
-        'process.exit(1)',
-        'constructor',
-        'constructor.constructor("return 1")()',
-        '__proto__',
-        'toString',
-        'valueOf()',
-        'hasOwnProperty',
-        '1;2',
-        'eval("1")',
-        'Function("return 1")()',
-        'this',
-        'globalThis',
-        '[1]',
-        '"1"',
-        "'1'",
-        '1 == 1',
-        'a = 1',
-        '`1`',
-        '1 ? 2 : 3',
-        '0x10',
-        '1_000',
-      ]) {
-        rejects(src);
-      }
-    } finally {
-      process.exit = realExit;
+  test('code never runs: JavaScript syntax and object internals are rejected', (t) => {
+    // The mock is restored when the test ends.
+    const exit = t.mock.method(process, 'exit', (() => {}) as typeof process.exit);
+    for (const src of [
+      'process.exit()',
+      'process.exit(1)',
+      'constructor',
+      'constructor.constructor("return 1")()',
+      '__proto__',
+      'toString',
+      'valueOf()',
+      'hasOwnProperty',
+      '1;2',
+      'eval("1")',
+      'Function("return 1")()',
+      'this',
+      'globalThis',
+      '[1]',
+      '"1"',
+      "'1'",
+      '1 == 1',
+      'a = 1',
+      '`1`',
+      '1 ? 2 : 3',
+      '0x10',
+      '1_000',
+    ]) {
+      rejects(src);
     }
-    assert.equal(exited, false);
+    assert.equal(exit.mock.callCount(), 0);
   });
 });
 
@@ -155,7 +156,7 @@ describe('Transcript', () => {
     const handedOutAt: number[] = [];
     events.forEach((e, i) => {
       const out = t.add(e);
-      for (const m of out) handedOutAt.push(i);
+      for (const _ of out) handedOutAt.push(i);
       messages.push(...out);
     });
     messages.push(...t.finish(interrupted));
@@ -372,5 +373,485 @@ describe('toModelMessages', () => {
       { role: 'tool', tool_call_id: 'x', name: 't', result: undefined },
     ]);
     assert.deepEqual(out[2], { role: 'tool', content: [{ type: 'tool-result', toolCallId: 'x', toolName: 't', output: { type: 'json', value: null } }] });
+  });
+});
+
+describe('createAgent with a scripted model', () => {
+  const SYSTEM = 'system: Be brief.';
+  const add = tool({
+    description: 'Add two numbers',
+    inputSchema: z.object({ a: z.number(), b: z.number() }),
+    execute: ({ a, b }) => a + b,
+  });
+  const boom = tool({
+    description: 'Always fails',
+    inputSchema: z.object({}),
+    execute: (): string => {
+      throw new Error('kaboom');
+    },
+  });
+  /** Records the abort signal it ran with; honours it. */
+  const slowSignals: AbortSignal[] = [];
+  const slow = tool({
+    description: 'Takes its time',
+    inputSchema: z.object({ ms: z.number() }),
+    execute: async ({ ms }, { abortSignal }) => {
+      if (abortSignal) slowSignals.push(abortSignal);
+      await sleep(ms, undefined, abortSignal ? { signal: abortSignal } : {});
+      return { slept: ms };
+    },
+  });
+  const tools = { add, boom, slow };
+
+  function setup(replies: ScriptedReply[], options: Omit<AgentOptions, 'model'> = {}): { model: ScriptedModel; agent: Agent } {
+    const model = scriptedModel(replies);
+    return { model, agent: createAgent({ model, instructions: 'Be brief.', tools, maxRetries: 0, ...options }) };
+  }
+
+  interface Outcome {
+    events: AgentEvent[];
+    /** The AgentError the run ended with; undefined when it finished cleanly. */
+    error: AgentError | undefined;
+    ms: number;
+  }
+
+  /** Runs to the end; `onEvent` may abort mid-run. Anything thrown but an AgentError fails the test. */
+  async function collect(
+    agent: Agent,
+    {
+      message = 'hi',
+      history = [],
+      signal = new AbortController().signal,
+      onEvent,
+    }: { message?: string; history?: ChatMessage[]; signal?: AbortSignal; onEvent?: (e: AgentEvent) => void } = {},
+  ): Promise<Outcome> {
+    const events: AgentEvent[] = [];
+    const started = performance.now();
+    try {
+      for await (const event of agent.run({ history, message, signal })) {
+        events.push(event);
+        onEvent?.(event);
+      }
+      return { events, error: undefined, ms: performance.now() - started };
+    } catch (error) {
+      assert.ok(error instanceof AgentError, `the run throws AgentError, got ${String(error)}`);
+      return { events, error, ms: performance.now() - started };
+    }
+  }
+
+  const finish = (input: number, output: number): AgentEvent => ({
+    type: 'finish',
+    usage: { input_tokens: input, output_tokens: output, total_tokens: input + output },
+  });
+
+  describe('replies and the tool loop', () => {
+    test('text deltas stream as tokens, then one finish with the usage', async () => {
+      const { model, agent } = setup([{ text: ['Hel', 'lo', ' there'], usage: { input: 3, output: 2 } }]);
+      const { events, error } = await collect(agent);
+      assert.equal(error, undefined);
+      assert.deepEqual(events, [{ type: 'token', content: 'Hel' }, { type: 'token', content: 'lo' }, { type: 'token', content: ' there' }, finish(3, 2)]);
+      assert.equal(model.calls.length, 1);
+    });
+
+    test('the model gets the instructions as system prompt, the message last, and every tool', async () => {
+      const { model, agent } = setup([{ text: 'ok' }]);
+      await collect(agent, { message: 'What is 1+2?' });
+      const [call] = model.calls;
+      assert.deepEqual(call?.transcript, [SYSTEM, 'user: What is 1+2?']);
+      assert.deepEqual(call.tools, ['add', 'boom', 'slow']);
+      assert.equal(call.aborted, false);
+
+      const plain = scriptedModel([{ text: 'ok' }]);
+      await collect(createAgent({ model: plain }));
+      assert.equal(plain.calls[0]?.system, DEFAULT_INSTRUCTIONS);
+      assert.deepEqual(plain.calls[0].tools, [], 'no tools unless given');
+    });
+
+    test('tool loop: the call runs, its result is yielded and sent back in the next step', async () => {
+      const { model, agent } = setup([{ toolCalls: [{ id: 'c1', name: 'add', arguments: { a: 2, b: 3 } }] }, { text: 'It is 5.' }]);
+      const { events, error } = await collect(agent, { message: '2+3?' });
+      assert.equal(error, undefined);
+      assert.deepEqual(events.slice(0, -1), [
+        { type: 'tool_call', id: 'c1', name: 'add', arguments: { a: 2, b: 3 } },
+        { type: 'tool_result', id: 'c1', name: 'add', result: 5 },
+        { type: 'token', content: 'It is 5.' },
+      ]);
+      assert.equal(model.calls.length, 2);
+      assert.deepEqual(model.calls[1]?.transcript, [SYSTEM, 'user: 2+3?', 'assistant calls add#c1({"a":2,"b":3})', 'tool add#c1: 5']);
+    });
+
+    test('a tool that throws becomes a tool_result {error} the model reads; the loop goes on', async () => {
+      const { model, agent } = setup([{ toolCalls: [{ id: 'b1', name: 'boom', arguments: {} }] }, { text: 'That failed.' }]);
+      const { events, error } = await collect(agent);
+      assert.equal(error, undefined);
+      assert.deepEqual(events.slice(0, 3), [
+        { type: 'tool_call', id: 'b1', name: 'boom', arguments: {} },
+        { type: 'tool_result', id: 'b1', name: 'boom', result: { error: 'kaboom' } },
+        { type: 'token', content: 'That failed.' },
+      ]);
+      assert.deepEqual(model.calls[1]?.transcript.slice(2), ['assistant calls boom#b1({})', 'tool boom#b1 error: kaboom']);
+    });
+
+    test('two tool calls in one step: both run, both results go back in one next call', async () => {
+      const { model, agent } = setup([
+        {
+          text: 'Adding twice. ',
+          toolCalls: [
+            { id: 'x', name: 'add', arguments: { a: 1, b: 1 } },
+            { id: 'y', name: 'add', arguments: { a: 20, b: 22 } },
+          ],
+        },
+        { text: '2 and 42' },
+      ]);
+      const { events, error } = await collect(agent);
+      assert.equal(error, undefined);
+      assert.deepEqual(
+        events.filter((e) => e.type === 'tool_call'),
+        [
+          { type: 'tool_call', id: 'x', name: 'add', arguments: { a: 1, b: 1 } },
+          { type: 'tool_call', id: 'y', name: 'add', arguments: { a: 20, b: 22 } },
+        ],
+      );
+      const results = events.filter((e) => e.type === 'tool_result').sort((p, q) => p.id.localeCompare(q.id));
+      assert.deepEqual(results, [
+        { type: 'tool_result', id: 'x', name: 'add', result: 2 },
+        { type: 'tool_result', id: 'y', name: 'add', result: 42 },
+      ]);
+      assert.equal(model.calls.length, 2);
+      assert.deepEqual(model.calls[1]?.transcript.slice(2), [
+        'assistant: Adding twice. ',
+        'assistant calls add#x({"a":1,"b":1})',
+        'assistant calls add#y({"a":20,"b":22})',
+        'tool add#x: 2',
+        'tool add#y: 42',
+      ]);
+      assert.equal(model.calls[1].prompt.filter((m) => m.role === 'assistant').length, 1, 'both calls in one assistant message');
+    });
+
+    test('an unknown tool or malformed arguments become tool_result {error}; the loop goes on', async () => {
+      const { model, agent } = setup([
+        {
+          toolCalls: [
+            { id: 'u', name: 'nope', arguments: {} },
+            { id: 'j', name: 'add', arguments: '{"a": 1,' },
+            { id: 'v', name: 'add', arguments: { a: 'one', b: 2 } },
+          ],
+        },
+        { text: 'Sorry.' },
+      ]);
+      const { events, error } = await collect(agent);
+      assert.equal(error, undefined);
+      const errors = new Map(events.flatMap((e) => (e.type === 'tool_result' ? [[e.id, e.result] as const] : [])));
+      assert.equal(errors.size, 3);
+      assert.match(String((errors.get('u') as { error?: unknown } | undefined)?.error), /unavailable tool 'nope'/);
+      assert.match(String((errors.get('j') as { error?: unknown } | undefined)?.error), /Invalid input for tool add/);
+      assert.match(String((errors.get('v') as { error?: unknown } | undefined)?.error), /Invalid input for tool add/);
+      assert.equal(model.calls.length, 2);
+      assert.equal(model.calls[1]?.transcript.filter((l) => / error: /.test(l)).length, 3, 'the model reads all three errors');
+      assert.deepEqual(events.at(-2), { type: 'token', content: 'Sorry.' });
+    });
+
+    test('usage is summed over every step of the loop', async () => {
+      const { agent } = setup([
+        { toolCalls: [{ name: 'add', arguments: { a: 1, b: 2 } }], usage: { input: 100, output: 7 } },
+        { toolCalls: [{ name: 'add', arguments: { a: 3, b: 4 } }], usage: { input: 130, output: 9 } },
+        { text: '3 and 7', usage: { input: 160, output: 4 } },
+      ]);
+      const { events, error } = await collect(agent);
+      assert.equal(error, undefined);
+      assert.deepEqual(
+        events.filter((e) => e.type === 'finish'),
+        [finish(390, 20)],
+        'one finish, at the end',
+      );
+      assert.equal(events.at(-1)?.type, 'finish');
+    });
+
+    test('a provider that reports no token counts gives zeros, not NaN', async () => {
+      const { agent } = setup([{ text: 'hi', usage: { input: undefined, output: undefined } }]);
+      const { events } = await collect(agent);
+      assert.deepEqual(events.at(-1), finish(0, 0));
+    });
+
+    test('maxSteps caps the loop: the last step’s tools run, no model call follows', async () => {
+      const again: ScriptedReply = { toolCalls: [{ name: 'add', arguments: { a: 1, b: 1 } }] };
+      const { model, agent } = setup([again, again, again], { maxSteps: 2 });
+      const { events, error } = await collect(agent);
+      assert.equal(error, undefined);
+      assert.deepEqual(
+        events.map((e) => e.type),
+        ['tool_call', 'tool_result', 'tool_call', 'tool_result', 'finish'],
+      );
+      assert.equal(model.calls.length, 2);
+      assert.equal(model.remaining, 1);
+    });
+
+    test('a step cut off at the length limit: its tool calls are reported but not run, and the loop stops', async () => {
+      const { model, agent } = setup([
+        { text: 'Let me add', toolCalls: [{ id: 'c', name: 'add', arguments: { a: 1, b: 1 } }], finishReason: 'length' },
+        { text: 'never' },
+      ]);
+      const { events, error } = await collect(agent);
+      assert.equal(error, undefined);
+      assert.deepEqual(
+        events.map((e) => e.type),
+        ['token', 'tool_call', 'finish'],
+      );
+      assert.equal(model.calls.length, 1);
+    });
+  });
+
+  describe('history', () => {
+    const turn = (n: number): ChatMessage[] => [
+      { role: 'user', content: `q${n}` },
+      { role: 'assistant', content: `a${n}` },
+    ];
+
+    test('historyWindow bounds the history sent; the window starts at a user message', async () => {
+      const history = [...turn(1), ...turn(2), ...turn(3)];
+      for (const [historyWindow, expected] of [
+        [2, ['user: q3', 'assistant: a3']],
+        [3, ['user: q3', 'assistant: a3']], // would start at a2
+        [4, ['user: q2', 'assistant: a2', 'user: q3', 'assistant: a3']],
+        [0, []],
+      ] as const) {
+        const { model, agent } = setup([{ text: 'ok' }], { historyWindow });
+        assert.equal(agent.historyWindow, historyWindow);
+        await collect(agent, { history, message: 'q4' });
+        assert.deepEqual(model.calls[0]?.transcript, [SYSTEM, ...expected, 'user: q4'], `historyWindow ${historyWindow}`);
+      }
+    });
+
+    test('a stored tool step is replayed; a call left unanswered by an interrupted turn is not', async () => {
+      const { model, agent } = setup([{ text: 'ok' }]);
+      const history: ChatMessage[] = [
+        { role: 'user', content: 'q1' },
+        { role: 'assistant', content: '', tool_calls: [{ id: 't1', name: 'add', arguments: { a: 1, b: 1 } }] },
+        { role: 'tool', tool_call_id: 't1', name: 'add', result: 2 },
+        { role: 'assistant', content: 'a1' },
+        { role: 'user', content: 'q2' },
+        { role: 'assistant', content: 'Part', tool_calls: [{ id: 'lost', name: 'add', arguments: { a: 2, b: 2 } }], interrupted: true },
+      ];
+      await collect(agent, { history, message: 'q3' });
+      assert.deepEqual(model.calls[0]?.transcript, [
+        SYSTEM,
+        'user: q1',
+        'assistant calls add#t1({"a":1,"b":1})',
+        'tool add#t1: 2',
+        'assistant: a1',
+        'user: q2',
+        'assistant: Part',
+        'user: q3',
+      ]);
+    });
+  });
+
+  describe('abort', () => {
+    test('abort mid-stream: AgentError(aborted) after the tokens so far; the model call is aborted', async () => {
+      const { model, agent } = setup([{ text: 'Partial', hang: true }]);
+      const controller = new AbortController();
+      const { events, error } = await collect(agent, { signal: controller.signal, onEvent: () => controller.abort() });
+      assert.equal(error?.code, 'aborted');
+      assert.deepEqual(events, [{ type: 'token', content: 'Partial' }]);
+      assert.equal(model.calls.length, 1);
+      assert.equal(model.calls[0]?.aborted, true);
+    });
+
+    test('abort with a reason of its own still yields AgentError(aborted)', async () => {
+      const { model, agent } = setup([{ hang: true }]);
+      const controller = new AbortController();
+      const run = collect(agent, { signal: controller.signal });
+      await model.waitForCall(1);
+      controller.abort(new Error('client went away'));
+      const { error } = await run;
+      assert.equal(error?.code, 'aborted');
+      assert.equal(model.calls[0]?.aborted, true);
+    });
+
+    test('an already-aborted signal: AgentError(aborted) and no model call', async () => {
+      const { model, agent } = setup([{ text: 'never' }]);
+      const { events, error } = await collect(agent, { signal: AbortSignal.abort() });
+      assert.equal(error?.code, 'aborted');
+      assert.deepEqual(events, []);
+      assert.equal(model.calls.length, 0);
+    });
+
+    test("abort while a tool runs: the tool's signal fires and no further model call is made", async () => {
+      slowSignals.length = 0;
+      const { model, agent } = setup([{ toolCalls: [{ id: 's', name: 'slow', arguments: { ms: 10_000 } }] }, { text: 'never' }]);
+      const controller = new AbortController();
+      const { events, error, ms } = await collect(agent, {
+        signal: controller.signal,
+        onEvent: (e) => {
+          if (e.type === 'tool_call') setTimeout(() => controller.abort(), 20);
+        },
+      });
+      assert.equal(error?.code, 'aborted');
+      assert.ok(ms < 5000, `stopped promptly (${Math.round(ms)} ms)`);
+      assert.deepEqual(
+        events.map((e) => e.type),
+        ['tool_call'],
+      );
+      assert.equal(slowSignals.length, 1);
+      assert.equal(slowSignals[0]?.aborted, true);
+      assert.equal(model.calls.length, 1);
+      assert.equal(model.remaining, 1);
+    });
+
+    test(
+      'a consumer that stops iterating early aborts the model call',
+      async () => {
+        const { model, agent } = setup([{ text: 'Partial', hang: true }]);
+        for await (const event of agent.run({ history: [], message: 'hi', signal: new AbortController().signal })) {
+          assert.equal(event.type, 'token');
+          break;
+        }
+        await sleep(10);
+        const call = model.calls[0];
+        assert.ok(call?.aborted === true || call?.cancelled === true, 'the model call was aborted or its stream cancelled');
+      },
+    );
+  });
+
+  describe('timeouts on silence', () => {
+    test('a silent model fails upstream_timeout after timeoutMs; the model call is aborted with that error', async () => {
+      const { model, agent } = setup([{ text: 'Thinking', hang: true }], { timeoutMs: 50 });
+      const { events, error, ms } = await collect(agent);
+      assert.equal(error?.code, 'upstream_timeout');
+      assert.deepEqual(events, [{ type: 'token', content: 'Thinking' }]);
+      assert.ok(ms >= 45 && ms < 2000, `timed out after ~50 ms (${Math.round(ms)} ms)`);
+      assert.equal(model.calls[0]?.aborted, true);
+      assert.ok(model.calls[0].abortReason instanceof AgentError);
+      assert.equal(model.calls[0].abortReason.code, 'upstream_timeout');
+    });
+
+    test('a model that never sends a first part times out too', async () => {
+      const { agent } = setup([{ hang: true }], { timeoutMs: 30 });
+      const { events, error } = await collect(agent);
+      assert.equal(error?.code, 'upstream_timeout');
+      assert.deepEqual(events, []);
+    });
+
+    test('steady parts each within timeoutMs never time out, however long the whole reply takes', async () => {
+      const pieces = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l'];
+      const { agent } = setup([{ text: pieces, delayMs: 15 }], { timeoutMs: 150 });
+      const { events, error, ms } = await collect(agent);
+      assert.equal(error, undefined);
+      assert.ok(ms > 150, `the reply took longer than timeoutMs overall (${Math.round(ms)} ms)`);
+      assert.equal(events.flatMap((e) => (e.type === 'token' ? [e.content] : [])).join(''), pieces.join(''));
+    });
+
+    test('time spent running a tool is not model silence', async () => {
+      const { model, agent } = setup([{ toolCalls: [{ id: 's', name: 'slow', arguments: { ms: 250 } }] }, { text: 'done' }], { timeoutMs: 100 });
+      const { events, error } = await collect(agent);
+      assert.equal(error, undefined);
+      assert.deepEqual(
+        events.find((e) => e.type === 'tool_result'),
+        { type: 'tool_result', id: 's', name: 'slow', result: { slept: 250 } },
+      );
+      assert.equal(model.calls.length, 2);
+    });
+
+    test(
+      'a model silent after a tool call, before it finishes the step, still times out',
+      async () => {
+        const { model, agent } = setup([{ toolCalls: [{ id: 'c', name: 'add', arguments: { a: 1, b: 1 } }], hang: true }], { timeoutMs: 30 });
+        const guard = new AbortController(); // ends the run when the timeout never fires
+        const timer = setTimeout(() => guard.abort(), 150);
+        const { error } = await collect(agent, { signal: guard.signal });
+        clearTimeout(timer);
+        assert.equal(error?.code, 'upstream_timeout');
+        assert.equal(model.calls[0]?.aborted, true);
+      },
+    );
+  });
+
+  describe('model failures', () => {
+    const httpError = (statusCode: number, isRetryable = false): APICallError =>
+      new APICallError({
+        message: 'secret provider detail',
+        url: 'https://llm.example/v1/chat/completions',
+        requestBodyValues: {},
+        statusCode,
+        responseHeaders: { 'retry-after-ms': '0' },
+        responseBody: '{"error":"account 1234 over quota"}',
+        isRetryable,
+      });
+
+    test('an error part fails upstream_error after the tokens so far', async () => {
+      const { agent } = setup([{ text: 'So far', error: new Error('boom') }]);
+      const { events, error } = await collect(agent);
+      assert.equal(error?.code, 'upstream_error');
+      assert.equal(error.message, 'The model provider failed');
+      assert.deepEqual(events, [{ type: 'token', content: 'So far' }]);
+    });
+
+    test('a dropped stream fails upstream_error after the tokens so far', async () => {
+      const { agent } = setup([{ text: ['So ', 'far'], reset: new Error('socket hang up') }]);
+      const { events, error } = await collect(agent);
+      assert.equal(error?.code, 'upstream_error');
+      assert.deepEqual(events, [
+        { type: 'token', content: 'So ' },
+        { type: 'token', content: 'far' },
+      ]);
+    });
+
+    test('a failure after a tool step keeps the step and fails upstream_error', async () => {
+      const { model, agent } = setup([{ toolCalls: [{ id: 'c', name: 'add', arguments: { a: 1, b: 1 } }] }, { reject: new Error('down') }]);
+      const { events, error } = await collect(agent);
+      assert.equal(error?.code, 'upstream_error');
+      assert.deepEqual(
+        events.map((e) => e.type),
+        ['tool_call', 'tool_result'],
+      );
+      assert.equal(model.calls.length, 2);
+    });
+
+    test('an HTTP error names only its status; 504 is upstream_timeout', async () => {
+      for (const [status, code] of [
+        [500, 'upstream_error'],
+        [401, 'upstream_error'],
+        [504, 'upstream_timeout'],
+        [408, 'upstream_timeout'],
+      ] as const) {
+        const { agent } = setup([{ reject: httpError(status) }]);
+        const { error } = await collect(agent);
+        assert.equal(error?.code, code, `HTTP ${status}`);
+        assert.match(error.message, new RegExp(`HTTP ${status}`));
+        assert.doesNotMatch(error.message, /secret|1234/);
+      }
+    });
+
+    test('a retryable failure is retried up to maxRetries times', async () => {
+      const retried = setup([{ reject: httpError(503, true) }, { text: 'second try' }], { maxRetries: 1 });
+      const ok = await collect(retried.agent);
+      assert.equal(ok.error, undefined);
+      assert.deepEqual(ok.events[0], { type: 'token', content: 'second try' });
+      assert.equal(retried.model.calls.length, 2);
+
+      const once = setup([{ reject: httpError(503, true) }, { text: 'never' }], { maxRetries: 0 });
+      const failed = await collect(once.agent);
+      assert.equal(failed.error?.code, 'upstream_error');
+      assert.equal(once.model.calls.length, 1);
+    });
+  });
+
+  describe('without a model', () => {
+    test('notReadyReason() names the problem; run() fails model_not_configured', async () => {
+      const agent = createAgent({});
+      assert.match(agent.notReadyReason() ?? '', /No model is configured/);
+      const { events, error } = await collect(agent);
+      assert.equal(error?.code, 'model_not_configured');
+      assert.equal(error.message, agent.notReadyReason());
+      assert.deepEqual(events, []);
+
+      const hinted = createAgent({ model: undefined, notConfiguredHint: 'Set LLM_MODEL.' });
+      assert.equal(hinted.notReadyReason(), 'Set LLM_MODEL.');
+      assert.equal((await collect(hinted)).error?.message, 'Set LLM_MODEL.');
+    });
+
+    test('with a model, notReadyReason() is undefined', () => {
+      assert.equal(createAgent({ model: scriptedModel([]) }).notReadyReason(), undefined);
+    });
   });
 });

@@ -56,7 +56,7 @@ export function createAgent(options: AgentOptions): Agent {
     maxRetries = 2,
     notConfiguredHint = 'No model is configured: pass `model` to createAgent().',
   } = options;
-  const tools = withCachedSchemas(options.tools ?? {});
+  const tools = withToolTiming(withCachedSchemas(options.tools ?? {}));
 
   return {
     name,
@@ -69,6 +69,7 @@ export function createAgent(options: AgentOptions): Agent {
       const controller = new AbortController();
       const forwardAbort = () => controller.abort(signal.reason);
       signal.addEventListener('abort', forwardAbort, { once: true });
+      let done = false;
       const idle = new IdleTimer(timeoutMs, () => controller.abort(new AgentError('upstream_timeout', 'The model did not answer in time')));
 
       try {
@@ -80,15 +81,13 @@ export function createAgent(options: AgentOptions): Agent {
           stopWhen: stepCountIs(maxSteps),
           abortSignal: controller.signal,
           maxRetries,
+          experimental_context: { idle } satisfies RunContext,
           // Errors arrive as `error` parts and are mapped below; the SDK's default handler would
           // console.error the raw error (provider body, request messages) past the logger.
           onError: () => {},
         });
-        let pendingTools = 0;
         for await (const part of result.fullStream) {
-          if (part.type === 'tool-call') pendingTools++;
-          else if (part.type === 'tool-result' || part.type === 'tool-error') pendingTools--;
-          idle.touch(pendingTools > 0);
+          idle.touch();
           switch (part.type) {
             case 'text-delta':
               if (part.text) yield { type: 'token', content: part.text };
@@ -120,12 +119,15 @@ export function createAgent(options: AgentOptions): Agent {
         }
         // The SDK may end the stream quietly on abort; never report that as a clean finish.
         if (controller.signal.aborted) throw toAgentError(controller.signal.reason, controller.signal);
+        done = true;
       } catch (error) {
         // A reset mid-stream surfaces as a throw from the iterator rather than an `error` part.
         throw toAgentError(error, controller.signal);
       } finally {
         idle.stop();
         signal.removeEventListener('abort', forwardAbort);
+        // A consumer that stopped reading early must not leave the model request (or a tool) running.
+        if (!done && !controller.signal.aborted) controller.abort(new AgentError('aborted', 'The run was stopped'));
       }
     },
   };
@@ -139,6 +141,35 @@ function withCachedSchemas(tools: ToolSet): ToolSet {
   return Object.fromEntries(Object.entries(tools).map(([name, t]) => [name, t.inputSchema ? { ...t, inputSchema: asSchema(t.inputSchema) } : t]));
 }
 
+/** What every tool call of one run can reach through the SDK's `experimental_context`. */
+interface RunContext {
+  idle: IdleTimer;
+}
+
+/**
+ * Time a tool spends running is ours, not the model's silence: each call pauses its run's idle
+ * timer until it returns. (The SDK may hold a tool's result until the model's step ends, so the
+ * stream's parts alone cannot tell when tools run.)
+ */
+function withToolTiming(tools: ToolSet): ToolSet {
+  return Object.fromEntries(
+    Object.entries(tools).map(([name, t]) => {
+      const { execute } = t;
+      if (!execute) return [name, t];
+      const timed: typeof execute = async (input, options) => {
+        const idle = (options.experimental_context as RunContext | undefined)?.idle;
+        idle?.pause();
+        try {
+          return await execute(input, options);
+        } finally {
+          idle?.resume();
+        }
+      };
+      return [name, { ...t, execute: timed }];
+    }),
+  );
+}
+
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -146,20 +177,31 @@ function errorText(error: unknown): string {
 /** Aborts when the model has been silent too long; paused while tools run, since that silence is ours. */
 class IdleTimer {
   private timer: NodeJS.Timeout | undefined;
+  private running = 0;
+  private stopped = false;
   constructor(
     private readonly ms: number,
     private readonly onIdle: () => void,
   ) {
     this.timer = setTimeout(onIdle, ms);
   }
-  touch(paused: boolean): void {
-    if (paused) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    } else if (this.timer) this.timer.refresh();
+  /** The model said something: its silence starts again (unless a tool is running). */
+  touch(): void {
+    if (this.running > 0 || this.stopped) return;
+    if (this.timer) this.timer.refresh();
     else this.timer = setTimeout(this.onIdle, this.ms);
   }
+  pause(): void {
+    this.running++;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+  resume(): void {
+    this.running--;
+    this.touch();
+  }
   stop(): void {
+    this.stopped = true;
     clearTimeout(this.timer);
   }
 }

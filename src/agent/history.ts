@@ -1,4 +1,4 @@
-import type { ModelMessage } from 'ai';
+import type { JSONValue, ModelMessage } from 'ai';
 import type { ChatMessage } from '../core/messages.js';
 
 /**
@@ -22,7 +22,7 @@ export function toModelMessages(history: ChatMessage[]): ModelMessage[] {
     else if (m.role === 'tool') {
       out.push({
         role: 'tool',
-        content: [{ type: 'tool-result', toolCallId: m.tool_call_id, toolName: m.name, output: { type: 'json', value: (m.result ?? null) as never } }],
+        content: [{ type: 'tool-result', toolCallId: m.tool_call_id, toolName: m.name, output: { type: 'json', value: (m.result ?? null) as JSONValue } }],
       });
     } else {
       const calls = (m.tool_calls ?? []).filter((c) => answered.has(c.id));

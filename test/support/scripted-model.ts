@@ -137,7 +137,8 @@ export function scriptedModel(replies: readonly ScriptedReply[]): ScriptedModel 
 function validate(reply: ScriptedReply, i: number): void {
   const endings = (['error', 'reset', 'hang', 'reject'] as const).filter((k) => reply[k] !== undefined);
   if (endings.length > 1) throw new Error(`scripted-model: reply ${i} has more than one ending: ${endings.join(', ')}`);
-  if (reply.reject && (reply.text !== undefined || reply.toolCalls)) throw new Error(`scripted-model: reply ${i} rejects, so it cannot stream text or tool calls`);
+  if (reply.reject && (reply.text !== undefined || reply.toolCalls))
+    throw new Error(`scripted-model: reply ${i} rejects, so it cannot stream text or tool calls`);
 }
 
 function recordCall(index: number, options: CallOptions, state: { cancelled: boolean }): ScriptedCall {
