@@ -91,7 +91,21 @@ async function seed(env: Record<string, string> = {}): Promise<Server> {
   return startServer({
     name: 'seed',
     command: PY,
-    args: ['-m', 'uvicorn', 'app:app', '--app-dir', join(ROOT, 'bench/seed'), '--host', '127.0.0.1', '--port', String(port), '--workers', String(workers), '--log-level', 'info'],
+    args: [
+      '-m',
+      'uvicorn',
+      'app:app',
+      '--app-dir',
+      join(ROOT, 'bench/seed'),
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--workers',
+      String(workers),
+      '--log-level',
+      'info',
+    ],
     env: { VALID_API_KEYS: KEY, ...env },
     port,
   });
@@ -160,8 +174,18 @@ async function scenarioB(): Promise<void> {
   const bare = await withServer(ours({ BENCH_MODEL: 'bare-instant' }), (srv) => throughput(spec(srv), load));
   const sd = await withServer(seed(), (srv) => throughput(spec(srv), load));
   const f = await withServer(floor(), (srv) => throughput(spec(srv), load));
-  rows.push(throughputRow('b. POST /chat (real work vs stub)', 'agent-api', o.value, o.peakRss, `${x(o.value.rps, sd.value.rps)} seed, ${x(o.value.rps, f.value.rps)} floor`));
-  rows.push(throughputRow('b. POST /chat (real work vs stub)', 'agent-api, agent without AI SDK', bare.value, bare.peakRss, `${x(bare.value.rps, sd.value.rps)} seed`));
+  rows.push(
+    throughputRow(
+      'b. POST /chat (real work vs stub)',
+      'agent-api',
+      o.value,
+      o.peakRss,
+      `${x(o.value.rps, sd.value.rps)} seed, ${x(o.value.rps, f.value.rps)} floor`,
+    ),
+  );
+  rows.push(
+    throughputRow('b. POST /chat (real work vs stub)', 'agent-api, agent without AI SDK', bare.value, bare.peakRss, `${x(bare.value.rps, sd.value.rps)} seed`),
+  );
   rows.push(throughputRow('b. POST /chat (real work vs stub)', 'seed stub', sd.value, sd.peakRss));
   rows.push(throughputRow('b. POST /chat (real work vs stub)', 'node:http floor stub', f.value, f.peakRss));
   checks.push({ target: 'real /chat ≥ 1.5× the seed stub', measured: x(o.value.rps, sd.value.rps), ok: o.value.rps >= 1.5 * sd.value.rps });
@@ -171,8 +195,16 @@ async function scenarioC(): Promise<void> {
   const fake = await fakeUpstream();
   try {
     const load = { count: plan.latencyCount, warmup: quick ? 3 : 100 };
-    const upstreamBody = JSON.stringify({ model: 'fake-model', messages: [{ role: 'user', content: 'What is 2+2?' }], stream: true, stream_options: { include_usage: true } });
-    const direct = await sequentialLatency({ url: `${fake.baseUrl}/chat/completions`, method: 'POST', headers: { 'content-type': 'application/json' }, body: upstreamBody }, load);
+    const upstreamBody = JSON.stringify({
+      model: 'fake-model',
+      messages: [{ role: 'user', content: 'What is 2+2?' }],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    const direct = await sequentialLatency(
+      { url: `${fake.baseUrl}/chat/completions`, method: 'POST', headers: { 'content-type': 'application/json' }, body: upstreamBody },
+      load,
+    );
     const o = await withServer(ours({ LLM_BASE_URL: fake.baseUrl, LLM_MODEL: 'fake-model', LOG_LEVEL: 'info' }, 'main'), (srv) =>
       sequentialLatency({ url: `${srv.url}/chat`, method: 'POST', headers: jsonHeaders, body: chatBody }, load),
     );
@@ -180,7 +212,9 @@ async function scenarioC(): Promise<void> {
     const p50 = o.value.p50 - direct.p50;
     const p99 = o.value.p99 - direct.p99;
     rows.push(latencyRow('c. POST /chat via HTTP upstream', 'agent-api (npm start)', o.value, o.peakRss, `overhead p50 +${ms(p50)}, p99 +${ms(p99)}`));
-    rows.push(latencyRow('c. POST /chat via HTTP upstream', 'AI SDK streamText alone → fake', sdk, process.memoryUsage.rss(), `SDK p50 +${ms(sdk.p50 - direct.p50)}`));
+    rows.push(
+      latencyRow('c. POST /chat via HTTP upstream', 'AI SDK streamText alone → fake', sdk, process.memoryUsage.rss(), `SDK p50 +${ms(sdk.p50 - direct.p50)}`),
+    );
     rows.push(latencyRow('c. POST /chat via HTTP upstream', 'direct to fake upstream', direct, fake.rss()));
     checks.push({ target: 'gateway overhead p50 ≤ 1 ms', measured: ms(p50), ok: p50 <= 1 });
     checks.push({ target: 'gateway overhead p99 ≤ 5 ms', measured: ms(p99), ok: p99 <= 5 });
@@ -210,7 +244,9 @@ async function sdkAlone(baseURL: string, { count, warmup }: { count: number; war
 async function scenarioD(): Promise<void> {
   const tokens = 1000;
   const o = await withServer(ours({ BENCH_MODEL: `tokens:${tokens}` }), (srv) => measureStreams(`${srv.url}/chat/stream`, jsonHeaders, chatBody, plan.streams));
-  const bare = await withServer(ours({ BENCH_MODEL: `bare-tokens:${tokens}` }), (srv) => measureStreams(`${srv.url}/chat/stream`, jsonHeaders, chatBody, plan.streams));
+  const bare = await withServer(ours({ BENCH_MODEL: `bare-tokens:${tokens}` }), (srv) =>
+    measureStreams(`${srv.url}/chat/stream`, jsonHeaders, chatBody, plan.streams),
+  );
   const sd = await withServer(seed({ SEED_STREAM_TOKENS: String(tokens), SEED_TOKEN_SLEEP: '0' }), (srv) =>
     measureStreams(`${srv.url}/chat/stream`, jsonHeaders, chatBody, plan.streams),
   );
@@ -270,8 +306,16 @@ async function scenarioE(): Promise<void> {
     rows.push(row('agent-api, agent without AI SDK', bare, `${x(bare.perStream, sd.perStream)} seed memory/stream`));
     rows.push(row('seed', sd));
     if (n === plan.hold.at(-1)) {
-      checks.push({ target: `≤ 40 KB per open stream at ${num(n)} streams`, measured: `${(o.perStream / 1024).toFixed(1)} KB, ${num(o.open)} open`, ok: o.perStream <= 40 * 1024 && o.open === n });
-      checks.push({ target: `(the same, service without the AI SDK run)`, measured: `${(bare.perStream / 1024).toFixed(1)} KB, ${num(bare.open)} open`, ok: bare.perStream <= 40 * 1024 && bare.open === n });
+      checks.push({
+        target: `≤ 40 KB per open stream at ${num(n)} streams`,
+        measured: `${(o.perStream / 1024).toFixed(1)} KB, ${num(o.open)} open`,
+        ok: o.perStream <= 40 * 1024 && o.open === n,
+      });
+      checks.push({
+        target: `(the same, service without the AI SDK run)`,
+        measured: `${(bare.perStream / 1024).toFixed(1)} KB, ${num(bare.open)} open`,
+        ok: bare.perStream <= 40 * 1024 && bare.open === n,
+      });
     }
   }
 }
@@ -296,7 +340,10 @@ async function scenarioF(): Promise<void> {
     const out: Array<{ size: number; l: Latency }> = [];
     for (const size of plan.growth) {
       const body = JSON.stringify({ message: 'And one more?', session_id: `growth-${size}` });
-      out.push({ size, l: await sequentialLatency({ url: `${srv.url}/chat`, method: 'POST', headers: jsonHeaders, body }, { count: plan.growthCount, warmup: 5 }) });
+      out.push({
+        size,
+        l: await sequentialLatency({ url: `${srv.url}/chat`, method: 'POST', headers: jsonHeaders, body }, { count: plan.growthCount, warmup: 5 }),
+      });
     }
     return out;
   });
@@ -305,7 +352,11 @@ async function scenarioF(): Promise<void> {
     rows.push(latencyRow(`f. /chat on a ${num(size)}-message session`, 'agent-api', l, results.peakRss, size === 0 ? '' : `${x(l.p50, base.p50)} empty p50`));
   }
   const last = results.value.at(-1)!;
-  checks.push({ target: `${num(last.size)}-message session within 1.5× of an empty one (p50)`, measured: x(last.l.p50, base.p50), ok: last.l.p50 <= 1.5 * base.p50 });
+  checks.push({
+    target: `${num(last.size)}-message session within 1.5× of an empty one (p50)`,
+    measured: x(last.l.p50, base.p50),
+    ok: last.l.p50 <= 1.5 * base.p50,
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -314,7 +365,11 @@ async function scenarioF(): Promise<void> {
 function machine(): string[] {
   const py = (() => {
     try {
-      return execFileSync(PY, ['-c', 'import sys, fastapi, uvicorn; print(sys.version.split()[0], fastapi.__version__, uvicorn.__version__)'], { encoding: 'utf8' }).trim().split(' ');
+      return execFileSync(PY, ['-c', 'import sys, fastapi, uvicorn; print(sys.version.split()[0], fastapi.__version__, uvicorn.__version__)'], {
+        encoding: 'utf8',
+      })
+        .trim()
+        .split(' ');
     } catch {
       return ['?', '?', '?'];
     }

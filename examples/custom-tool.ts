@@ -24,7 +24,10 @@ const weather = tool({
 const config = loadConfig();
 const agent = createAgent({
   name: 'weather-agent',
-  model: config.LLM_BASE_URL && config.LLM_MODEL ? createChatModel({ baseURL: config.LLM_BASE_URL, model: config.LLM_MODEL, apiKey: config.LLM_API_KEY }) : undefined,
+  model:
+    config.LLM_BASE_URL && config.LLM_MODEL
+      ? createChatModel({ baseURL: config.LLM_BASE_URL, model: config.LLM_MODEL, apiKey: config.LLM_API_KEY })
+      : undefined,
   instructions: 'You are a travel assistant. Use the weather tool for weather questions.',
   tools: { ...defaultTools, weather },
   maxSteps: config.AGENT_MAX_STEPS,

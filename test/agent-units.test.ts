@@ -698,19 +698,16 @@ describe('createAgent with a scripted model', () => {
       assert.equal(model.remaining, 1);
     });
 
-    test(
-      'a consumer that stops iterating early aborts the model call',
-      async () => {
-        const { model, agent } = setup([{ text: 'Partial', hang: true }]);
-        for await (const event of agent.run({ history: [], message: 'hi', signal: new AbortController().signal })) {
-          assert.equal(event.type, 'token');
-          break;
-        }
-        await sleep(10);
-        const call = model.calls[0];
-        assert.ok(call?.aborted === true || call?.cancelled === true, 'the model call was aborted or its stream cancelled');
-      },
-    );
+    test('a consumer that stops iterating early aborts the model call', async () => {
+      const { model, agent } = setup([{ text: 'Partial', hang: true }]);
+      for await (const event of agent.run({ history: [], message: 'hi', signal: new AbortController().signal })) {
+        assert.equal(event.type, 'token');
+        break;
+      }
+      await sleep(10);
+      const call = model.calls[0];
+      assert.ok(call?.aborted === true || call?.cancelled === true, 'the model call was aborted or its stream cancelled');
+    });
   });
 
   describe('timeouts on silence', () => {
@@ -752,18 +749,15 @@ describe('createAgent with a scripted model', () => {
       assert.equal(model.calls.length, 2);
     });
 
-    test(
-      'a model silent after a tool call, before it finishes the step, still times out',
-      async () => {
-        const { model, agent } = setup([{ toolCalls: [{ id: 'c', name: 'add', arguments: { a: 1, b: 1 } }], hang: true }], { timeoutMs: 30 });
-        const guard = new AbortController(); // ends the run when the timeout never fires
-        const timer = setTimeout(() => guard.abort(), 150);
-        const { error } = await collect(agent, { signal: guard.signal });
-        clearTimeout(timer);
-        assert.equal(error?.code, 'upstream_timeout');
-        assert.equal(model.calls[0]?.aborted, true);
-      },
-    );
+    test('a model silent after a tool call, before it finishes the step, still times out', async () => {
+      const { model, agent } = setup([{ toolCalls: [{ id: 'c', name: 'add', arguments: { a: 1, b: 1 } }], hang: true }], { timeoutMs: 30 });
+      const guard = new AbortController(); // ends the run when the timeout never fires
+      const timer = setTimeout(() => guard.abort(), 150);
+      const { error } = await collect(agent, { signal: guard.signal });
+      clearTimeout(timer);
+      assert.equal(error?.code, 'upstream_timeout');
+      assert.equal(model.calls[0]?.aborted, true);
+    });
   });
 
   describe('model failures', () => {

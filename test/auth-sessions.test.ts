@@ -1,6 +1,7 @@
 /**
  * Authentication (X-API-Key) and sessions: who may see what, listing, reading, deleting, and
- * session_id validation. Runs the real service on loopback against the fake LLM.
+ * session_id validation. Runs the real service against the fake LLM, through Fastify's inject()
+ * (nothing here needs a socket).
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -56,7 +57,7 @@ async function expectError(res: Response, status: number, code: string): Promise
 
 let svc: TestService;
 before(async () => {
-  svc = await startService({ env: { VALID_API_KEYS: ALL_KEYS.join(',') } });
+  svc = await startService({ env: { VALID_API_KEYS: ALL_KEYS.join(',') }, transport: 'inject' });
 });
 after(() => svc.close());
 
@@ -260,7 +261,10 @@ describe('GET /sessions', () => {
     await cont.arrayBuffer();
 
     const all = await listSessions(KEY_LIST);
-    assert.deepEqual(all.sessions.map((s) => s.id), [s1, s3, s2]);
+    assert.deepEqual(
+      all.sessions.map((s) => s.id),
+      [s1, s3, s2],
+    );
     assert.equal(all.next_before, null);
     for (const s of all.sessions) {
       assert.deepEqual(Object.keys(s).sort(), ['created_at', 'id', 'message_count', 'title', 'updated_at']);
@@ -273,14 +277,23 @@ describe('GET /sessions', () => {
     assert.equal(two.message_count, 2);
     assert.equal(three.title, 'third');
     assert.equal(two.title, 'second');
-    assert.ok(one.title && longMessage.startsWith(one.title) && one.title.length > 0 && one.title.length < longMessage.length, 'the title is the start of the first message');
+    assert.ok(
+      one.title && longMessage.startsWith(one.title) && one.title.length > 0 && one.title.length < longMessage.length,
+      'the title is the start of the first message',
+    );
     assert.ok(one.updated_at > one.created_at);
 
     const page1 = await listSessions(KEY_LIST, '?limit=2');
-    assert.deepEqual(page1.sessions.map((s) => s.id), [s1, s3]);
+    assert.deepEqual(
+      page1.sessions.map((s) => s.id),
+      [s1, s3],
+    );
     assert.ok(page1.next_before);
     const page2 = await listSessions(KEY_LIST, `?limit=2&before=${encodeURIComponent(page1.next_before)}`);
-    assert.deepEqual(page2.sessions.map((s) => s.id), [s2]);
+    assert.deepEqual(
+      page2.sessions.map((s) => s.id),
+      [s2],
+    );
     assert.equal(page2.next_before, null);
 
     const byOne: string[] = [];
@@ -311,10 +324,7 @@ describe('GET /sessions', () => {
 describe('GET /sessions/:id', () => {
   let id: string;
   before(async () => {
-    svc.fake.enqueue(
-      { toolCalls: [{ id: 'call_calc', name: 'calculator', arguments: { expression: '6*7' } }] },
-      { text: 'It is 42.' },
-    );
+    svc.fake.enqueue({ toolCalls: [{ id: 'call_calc', name: 'calculator', arguments: { expression: '6*7' } }] }, { text: 'It is 42.' });
     const res = await svc.chat({ message: 'What is 6*7?' }, KEY_MSGS);
     const body = (await res.json()) as ChatJson;
     assert.equal(res.status, 200, JSON.stringify(body));
@@ -343,18 +353,30 @@ describe('GET /sessions/:id', () => {
 
   test('pages with limit + after / next_after', async () => {
     const p1 = await getSession(KEY_MSGS, id, '?limit=2');
-    assert.deepEqual(p1.messages.map((m) => m.seq), [0, 1]);
+    assert.deepEqual(
+      p1.messages.map((m) => m.seq),
+      [0, 1],
+    );
     assert.equal(p1.next_after, 1);
     assert.equal(p1.message_count, 4);
     const p2 = await getSession(KEY_MSGS, id, `?limit=2&after=${p1.next_after}`);
-    assert.deepEqual(p2.messages.map((m) => m.seq), [2, 3]);
-    assert.deepEqual(p2.messages.map((m) => m.role), ['tool', 'assistant']);
+    assert.deepEqual(
+      p2.messages.map((m) => m.seq),
+      [2, 3],
+    );
+    assert.deepEqual(
+      p2.messages.map((m) => m.role),
+      ['tool', 'assistant'],
+    );
     assert.equal(p2.next_after, 3);
     const p3 = await getSession(KEY_MSGS, id, `?limit=2&after=${p2.next_after}`);
     assert.deepEqual(p3.messages, []);
     assert.equal(p3.next_after, null);
     const rest = await getSession(KEY_MSGS, id, '?after=0');
-    assert.deepEqual(rest.messages.map((m) => m.seq), [1, 2, 3]);
+    assert.deepEqual(
+      rest.messages.map((m) => m.seq),
+      [1, 2, 3],
+    );
     assert.equal(rest.next_after, null);
   });
 
@@ -391,8 +413,7 @@ describe('DELETE /sessions/:id', () => {
     assert.equal(res.status, 200);
     assert.equal(body.session_id, id);
     // The model saw no history from the deleted session.
-    const sent = svc.fake.requests.at(-1)!.body as { messages: Array<{ role: string; content: unknown }> };
-    assert.ok(!JSON.stringify(sent.messages).includes('to be deleted'));
+    assert.ok(!JSON.stringify(svc.fake.requests.at(-1)!.body.messages).includes('to be deleted'));
 
     const fresh = await getSession(KEY_DEL, id);
     assert.equal(fresh.message_count, 2);
@@ -404,6 +425,29 @@ describe('DELETE /sessions/:id', () => {
         [1, 'assistant', 'fresh start'],
       ],
     );
+  });
+
+  test("DELETE while the session is answering is 409 session_busy: the run would go on writing under that id, into whoever's session it names next", async () => {
+    const n = svc.fake.requests.length;
+    svc.fake.enqueue({ text: 'A-private-reply', delayMs: 60 });
+    const streaming = svc.stream({ message: 'A asks', session_id: 'del-busy' }, KEY_A);
+    await svc.fake.waitForRequests(n + 1); // the run holds the session now
+    const del = await svc.request('/sessions/del-busy', { method: 'DELETE', key: KEY_A });
+    const text = await del.text();
+    if (del.status === 204) {
+      // What that allowed: another key takes the id, and A's reply lands in B's session.
+      svc.fake.enqueue({ text: 'B reply' });
+      assert.equal((await svc.chat({ message: 'B asks', session_id: 'del-busy' }, KEY_B)).status, 200);
+      await (await streaming).text();
+      const messages = (await getSession(KEY_B, 'del-busy')).messages;
+      assert.fail(`DELETE of a busy session answered 204; B's session then held ${JSON.stringify(messages.map((m) => m['content']))}`);
+    }
+    assert.equal(del.status, 409, text);
+    assert.equal((JSON.parse(text) as ErrorJson).error.code, 'session_busy');
+    const { events } = parseSse(await (await streaming).text());
+    assert.equal(events.at(-1)?.data.type, 'end');
+    const after = await svc.request('/sessions/del-busy', { method: 'DELETE', key: KEY_A });
+    assert.equal(after.status, 204);
   });
 });
 

@@ -19,11 +19,24 @@ test('npm run bench -- --quick measures every scenario against every reference',
   const dir = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
   try {
     const out = join(dir, 'report.md');
-    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--quick', '--out', out], { cwd: ROOT, maxBuffer: 1 << 24 });
-    const rows = stdout.split('\n').filter((l) => /^\| [a-f]\. /.test(l)).map((l) => l.split('|').map((c) => c.trim()));
-    for (const scenario of ['a', 'b', 'c', 'd', 'e', 'f']) assert.ok(rows.some((r) => r[1]?.startsWith(`${scenario}.`)), `scenario ${scenario} has a row`);
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--quick', '--out', out], {
+      cwd: ROOT,
+      maxBuffer: 1 << 24,
+    });
+    const rows = stdout
+      .split('\n')
+      .filter((l) => /^\| [a-f]\. /.test(l))
+      .map((l) => l.split('|').map((c) => c.trim()));
+    for (const scenario of ['a', 'b', 'c', 'd', 'e', 'f'])
+      assert.ok(
+        rows.some((r) => r[1]?.startsWith(`${scenario}.`)),
+        `scenario ${scenario} has a row`,
+      );
     for (const server of ['agent-api', 'seed (FastAPI)', 'node:http floor', 'direct to fake upstream', 'AI SDK streamText alone → fake']) {
-      assert.ok(rows.some((r) => r[2] === server), `a row for ${server}`);
+      assert.ok(
+        rows.some((r) => r[2] === server),
+        `a row for ${server}`,
+      );
     }
     for (const r of rows) {
       assert.equal(r[6], '0', `no errors in: ${r.join(' | ')}`);

@@ -1,6 +1,6 @@
 /**
- * POST /chat through real HTTP: the real service on loopback, wired to the fake OpenAI-compatible
- * server. Covers the reply shape, the tool loop, history and its window, step limits, upstream
+ * POST /chat against the real service (through Fastify's inject(): nothing here needs a socket),
+ * wired to the fake OpenAI-compatible server. Covers the reply shape, the tool loop, history and its window, step limits, upstream
  * failures and what the session keeps of them, the unconfigured service, custom agents and
  * persistence across a restart.
  */
@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { tool } from 'ai';
 import { z } from 'zod';
 import { DEFAULT_INSTRUCTIONS } from '../src/agent/agent.js';
-import { startFakeLlm, type FakeLlm } from './support/fake-llm.js';
+import { startFakeLlm, type FakeLlm, type WireMessage } from './support/fake-llm.js';
 import { fakeModelAgent, KEY_B, startService, type TestService } from './support/service.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
@@ -40,13 +40,6 @@ interface SessionBody {
   id: string;
   message_count: number;
   messages: StoredMessage[];
-}
-/** An OpenAI Chat Completions message as the fake received it. */
-interface WireMessage {
-  role: string;
-  content: string | null;
-  tool_calls?: Array<{ id: string; function: { name: string; arguments: string } }>;
-  tool_call_id?: string;
 }
 
 async function okChat(svc: TestService, body: unknown): Promise<ChatBody> {
@@ -79,7 +72,7 @@ async function getSession(svc: TestService, id: string): Promise<SessionBody> {
 function sentMessages(fake: FakeLlm, i: number): WireMessage[] {
   const req = fake.requests[i];
   assert.ok(req, `the fake received request #${i}`);
-  return req.body.messages as WireMessage[];
+  return req.body.messages;
 }
 
 const brief = (m: WireMessage) => ({ role: m.role, content: m.content });
@@ -114,7 +107,7 @@ async function captureConsole<T>(fn: () => Promise<T>): Promise<{ value: T; outp
 describe('POST /chat on a configured service', () => {
   let svc: TestService;
   before(async () => {
-    svc = await startService({ env: { AGENT_INSTRUCTIONS: INSTRUCTIONS } });
+    svc = await startService({ env: { AGENT_INSTRUCTIONS: INSTRUCTIONS }, transport: 'inject' });
   });
   after(() => svc.close());
 
@@ -185,7 +178,7 @@ describe('POST /chat on a configured service', () => {
     assert.equal(body.usage.total_tokens, body.usage.input_tokens + body.usage.output_tokens);
 
     assert.equal(svc.fake.requests.length, first + 2);
-    const tools = (svc.fake.requests[first]!.body.tools as Array<{ function: { name: string } }>).map((t) => t.function.name).sort();
+    const tools = (svc.fake.requests[first]!.body.tools ?? []).map((t) => t.function.name).sort();
     assert.deepEqual(tools, ['calculator', 'current_time']);
     const second = sentMessages(svc.fake, first + 1);
     const call = second.find((m) => m.role === 'assistant' && m.tool_calls?.length);
@@ -354,7 +347,7 @@ describe('POST /chat on a configured service', () => {
 
 describe('POST /chat with configuration from the environment', () => {
   test('AGENT_HISTORY_MESSAGES bounds the history sent to the model', async () => {
-    const svc = await startService({ env: { AGENT_HISTORY_MESSAGES: '2', AGENT_INSTRUCTIONS: INSTRUCTIONS } });
+    const svc = await startService({ env: { AGENT_HISTORY_MESSAGES: '2', AGENT_INSTRUCTIONS: INSTRUCTIONS }, transport: 'inject' });
     try {
       let id: string | undefined;
       for (const n of [1, 2, 3]) {
@@ -395,7 +388,7 @@ describe('POST /chat with configuration from the environment', () => {
   });
 
   test('AGENT_MAX_STEPS caps the tool loop; the reply still ends 200', async () => {
-    const svc = await startService({ env: { AGENT_MAX_STEPS: '2' } });
+    const svc = await startService({ env: { AGENT_MAX_STEPS: '2' }, transport: 'inject' });
     try {
       svc.fake.setDefault({ toolCalls: [{ name: 'calculator', arguments: { expression: '1+1' } }] });
       const body = await okChat(svc, { message: 'loop forever' });
@@ -414,7 +407,7 @@ describe('POST /chat with configuration from the environment', () => {
 
   test('a refused connection → 502 upstream_error', async () => {
     const port = await closedPort();
-    const svc = await startService({ env: { LLM_BASE_URL: `http://127.0.0.1:${port}/v1` } });
+    const svc = await startService({ env: { LLM_BASE_URL: `http://127.0.0.1:${port}/v1` }, transport: 'inject' });
     try {
       const res = await svc.chat({ message: 'anyone there?' });
       const { body } = await errorOf(res, 502, 'upstream_error');
@@ -426,7 +419,7 @@ describe('POST /chat with configuration from the environment', () => {
   });
 
   test('a silent model → 504 upstream_timeout after LLM_TIMEOUT_MS, and the upstream request is hung up', async () => {
-    const svc = await startService({ env: { LLM_TIMEOUT_MS: '300' } });
+    const svc = await startService({ env: { LLM_TIMEOUT_MS: '300' }, transport: 'inject' });
     try {
       svc.fake.enqueue({ hang: true });
       const started = Date.now();
@@ -453,7 +446,7 @@ describe('POST /chat with configuration from the environment', () => {
   });
 
   test('unconfigured: /chat and /chat/stream answer 503 model_not_configured; /health 200; /ready 503', async () => {
-    const svc = await startService({ noModel: true });
+    const svc = await startService({ noModel: true, transport: 'inject' });
     try {
       const chat = await errorOf(await svc.chat({ message: 'hi' }), 503, 'model_not_configured');
       assert.match(chat.body.error.message, /LLM_BASE_URL/);
@@ -487,13 +480,13 @@ describe('POST /chat with a custom agent', () => {
       reverse: tool({
         description: 'Reverse a string',
         inputSchema: z.object({ text: z.string() }),
-        execute: async ({ text }) => {
+        execute: ({ text }) => {
           seen.push(text);
           return { reversed: Array.from(text).reverse().join('') };
         },
       }),
     });
-    svc = await startService({ agent, fake });
+    svc = await startService({ agent, fake, transport: 'inject' });
   });
   after(async () => {
     await svc.close();
@@ -507,7 +500,7 @@ describe('POST /chat with a custom agent', () => {
     assert.equal(body.reply, 'It reads "desserts".');
     assert.deepEqual(body.tool_calls, [{ id: 'call_rev', name: 'reverse', arguments: { text: 'stressed' }, result: { reversed: 'desserts' } }]);
     assert.equal(fake.requests.length, 2);
-    const offered = (fake.requests[0]!.body.tools as Array<{ function: { name: string } }>).map((t) => t.function.name);
+    const offered = (fake.requests[0]!.body.tools ?? []).map((t) => t.function.name);
     assert.deepEqual(offered, ['reverse']);
     assert.deepEqual(sentMessages(fake, 0)[0], { role: 'system', content: DEFAULT_INSTRUCTIONS });
     const toolMsg = sentMessages(fake, 1).find((m) => m.role === 'tool');
@@ -517,7 +510,7 @@ describe('POST /chat with a custom agent', () => {
 
 describe('persistence', () => {
   test('sessions survive a restart on the same SQLite file', async () => {
-    const first = await startService({ keepDir: true });
+    const first = await startService({ keepDir: true, transport: 'inject' });
     const { dir } = first;
     let firstOpen = true;
     try {
@@ -526,7 +519,7 @@ describe('persistence', () => {
       firstOpen = false;
       await first.close();
 
-      const second = await startService({ dir });
+      const second = await startService({ dir, transport: 'inject' });
       try {
         const session = await getSession(second, session_id);
         assert.deepEqual(

@@ -37,7 +37,7 @@ const tokens = (events: StreamEvent[]) =>
     .join('');
 
 /** `assert.rejects` with a class check, returning the error for further assertions. */
-async function rejectsWith<T extends Error>(promise: Promise<unknown>, cls: new (...args: any[]) => T): Promise<T> {
+async function rejectsWith<T extends Error>(promise: Promise<unknown>, cls: new (...args: never[]) => T): Promise<T> {
   try {
     await promise;
   } catch (err) {
@@ -47,11 +47,17 @@ async function rejectsWith<T extends Error>(promise: Promise<unknown>, cls: new 
   assert.fail(`expected ${cls.name}, but it resolved`);
 }
 
+/** The URL a fetch was called with, whichever form it came in. */
+function urlOf(input: RequestInfo | URL): string {
+  if (typeof input === 'string') return input;
+  return input instanceof URL ? input.href : input.url;
+}
+
 /** A fetch answering with a fixed Response (after recording the call). */
 function fixedFetch(make: () => Response, calls: Array<{ url: string; init: RequestInit | undefined }> = []): typeof fetch {
-  return async (input, init) => {
-    calls.push({ url: String(input), init });
-    return make();
+  return (input, init) => {
+    calls.push({ url: urlOf(input), init });
+    return Promise.resolve(make());
   };
 }
 
@@ -93,10 +99,7 @@ describe('AgentClient', () => {
   });
 
   test('stream() yields start → tool_call → tool_result → tokens → end', async () => {
-    svc.fake.enqueue(
-      { toolCalls: [{ id: 'call_c1', name: 'calculator', arguments: { expression: '6*7' } }] },
-      { text: 'It is 42, as computed.' },
-    );
+    svc.fake.enqueue({ toolCalls: [{ id: 'call_c1', name: 'calculator', arguments: { expression: '6*7' } }] }, { text: 'It is 42, as computed.' });
     const events = await collect(client.stream('6*7?'));
     const kinds = types(events);
     assert.equal(kinds[0], 'start');
@@ -242,7 +245,7 @@ describe('AgentClient', () => {
     const id = 'client-busy';
     svc.fake.enqueue({ text: 'slow slow slow slow', delayMs: 100 });
     const events: StreamEvent[] = [];
-    const iterator = client.stream('take your time', { sessionId: id })[Symbol.asyncIterator]();
+    const iterator: AsyncIterator<StreamEvent, unknown> = client.stream('take your time', { sessionId: id })[Symbol.asyncIterator]();
     for (;;) {
       const { done, value } = await iterator.next();
       assert.ok(!done, 'ended early');
@@ -361,7 +364,11 @@ describe('AgentClient', () => {
     const cut = new AgentClient({
       baseUrl: 'http://agent.invalid',
       apiKey: 'k-custom',
-      fetch: fixedFetch(() => sseResponse(['id: 1\ndata: {"type":"start","session_id":"s-1"}\n\nid: 2\ndata: {"type":"token","content":"Hel"}\n\n', 'id: 3\ndata: {"type":"tok']), calls),
+      fetch: fixedFetch(
+        () =>
+          sseResponse(['id: 1\ndata: {"type":"start","session_id":"s-1"}\n\nid: 2\ndata: {"type":"token","content":"Hel"}\n\n', 'id: 3\ndata: {"type":"tok']),
+        calls,
+      ),
     });
     const seen: StreamEvent[] = [];
     const err = await rejectsWith(
@@ -381,7 +388,9 @@ describe('AgentClient', () => {
     assert.equal(headers.get('x-api-key'), 'k-custom');
     assert.equal(headers.get('accept'), 'text/event-stream');
     assert.equal(headers.get('content-type'), 'application/json');
-    assert.deepEqual(JSON.parse(String(calls[0]!.init?.body)), { message: 'hi', session_id: 'a b/c' });
+    const sentBody = calls[0]!.init?.body;
+    assert.ok(typeof sentBody === 'string', 'the body is sent as a JSON string');
+    assert.deepEqual(JSON.parse(sentBody), { message: 'hi', session_id: 'a b/c' });
 
     // A connection reset mid-body (the body stream errors) is a NetworkError too.
     const reset = new AgentClient({ baseUrl: '', apiKey: 'k', fetch: fixedFetch(() => sseResponse(['data: {"type":"start","session_id":"s"}\n\n'], 'error')) });
@@ -394,9 +403,9 @@ describe('AgentClient', () => {
     const failing = new AgentClient({
       baseUrl: '',
       apiKey: 'k',
-      fetch: async (input) => {
-        calls.push(String(input));
-        throw new TypeError('Failed to fetch');
+      fetch: (input) => {
+        calls.push(urlOf(input));
+        return Promise.reject(new TypeError('Failed to fetch'));
       },
     });
     const err = await rejectsWith(failing.sessions.get('a/b c'), NetworkError);
@@ -406,7 +415,11 @@ describe('AgentClient', () => {
 
   test('answers not in our error shape still map to typed errors', async () => {
     const html = (status: number, headers: Record<string, string> = {}) =>
-      new AgentClient({ baseUrl: '', apiKey: 'k', fetch: fixedFetch(() => new Response('<html>Bad Gateway</html>', { status, headers: { 'content-type': 'text/html', ...headers } })) });
+      new AgentClient({
+        baseUrl: '',
+        apiKey: 'k',
+        fetch: fixedFetch(() => new Response('<html>Bad Gateway</html>', { status, headers: { 'content-type': 'text/html', ...headers } })),
+      });
     const bad = await rejectsWith(html(502, { 'x-request-id': 'lb-1' }).chat('hi'), UpstreamError);
     assert.equal(bad.status, 502);
     assert.equal(bad.code, 'upstream_error');

@@ -138,6 +138,15 @@ describe('loadConfig rejects invalid values with a ConfigError naming the variab
       (err: unknown) => err instanceof ConfigError && /\bPORT\b/.test(err.message) && /\bWORKERS\b/.test(err.message),
     );
   });
+
+  test('WORKERS > 1 with sqlite::memory: is refused: each worker would get its own empty, unmigrated database', () => {
+    assert.throws(
+      () => loadConfig({ WORKERS: '2', DATABASE_URL: 'sqlite::memory:' }),
+      (err: unknown) => err instanceof ConfigError && /DATABASE_URL/.test(err.message) && /WORKERS/.test(err.message),
+    );
+    assert.equal(loadConfig({ WORKERS: '1', DATABASE_URL: 'sqlite::memory:' }).WORKERS, 1);
+    assert.equal(loadConfig({ WORKERS: '2', DATABASE_URL: 'sqlite:./x.db' }).WORKERS, 2);
+  });
 });
 
 describe('loadDotEnv', () => {
@@ -154,7 +163,10 @@ describe('loadDotEnv', () => {
   test('fills unset variables from the file; real ones win; empty real ones count as unset', () => {
     const dir = tempDir();
     const file = join(dir, '.env');
-    writeFileSync(file, ['# comment', 'AGENT_API_TEST_FROM_FILE=file-value', 'AGENT_API_TEST_REAL="file"', 'AGENT_API_TEST_EMPTY=file-fills-blank', ''].join('\n'));
+    writeFileSync(
+      file,
+      ['# comment', 'AGENT_API_TEST_FROM_FILE=file-value', 'AGENT_API_TEST_REAL="file"', 'AGENT_API_TEST_EMPTY=file-fills-blank', ''].join('\n'),
+    );
     delete process.env['AGENT_API_TEST_FROM_FILE'];
     process.env['AGENT_API_TEST_REAL'] = 'real';
     process.env['AGENT_API_TEST_EMPTY'] = '';

@@ -21,9 +21,35 @@ function chat(body: Record<string, unknown>, init: RequestInit = {}): Promise<Re
   });
 }
 
+interface ToolCallDelta {
+  index: number;
+  id?: string;
+  type?: string;
+  function?: { name?: string; arguments?: string };
+}
+/** A `chat.completion.chunk` as the fake streams it. */
+interface Chunk {
+  id: string;
+  object: string;
+  created: number;
+  model: string;
+  choices: Array<{ index: number; delta: { role?: string; content?: string; tool_calls?: ToolCallDelta[] }; finish_reason: string | null }>;
+  usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+}
+/** A non-streamed `chat.completion`. */
+interface Completion {
+  object: string;
+  model: string;
+  choices: Array<{
+    message: { role: string; content: string | null; tool_calls?: Array<{ id: string; type: string; function: { name: string; arguments: string } }> };
+    finish_reason: string;
+  }>;
+  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+}
+
 interface SseResult {
   /** Parsed `data:` payloads, excluding the [DONE] sentinel. */
-  events: any[];
+  events: Chunk[];
   sawDone: boolean;
   /** Number of separate network reads, to prove chunks are flushed individually. */
   reads: number;
@@ -55,9 +81,9 @@ async function readSse(res: Response): Promise<SseResult> {
           continue;
         }
         assert.equal(result.sawDone, false, 'nothing after [DONE]');
-        const event = JSON.parse(data);
+        const event = JSON.parse(data) as Chunk;
         result.events.push(event);
-        const piece = event.choices?.[0]?.delta?.content;
+        const piece = event.choices[0]?.delta.content;
         if (typeof piece === 'string') result.content += piece;
       }
     }
@@ -85,10 +111,10 @@ test('streams text as separate, OpenAI-shaped chunks ending with [DONE]', async 
     assert.equal(e.model, 'fake-model');
     assert.equal(typeof e.created, 'number');
   }
-  assert.deepEqual(events[0].choices, [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }]);
-  const deltas = events.slice(1, -1).map((e) => e.choices[0].delta.content);
+  assert.deepEqual(events[0]?.choices, [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }]);
+  const deltas = events.slice(1, -1).map((e) => e.choices[0]?.delta.content);
   assert.deepEqual(deltas, ['Hell', 'o, s', 'trea', 'ming', ' wor', 'ld!']);
-  assert.deepEqual(events.at(-1).choices, [{ index: 0, delta: {}, finish_reason: 'stop' }]);
+  assert.deepEqual(events.at(-1)?.choices, [{ index: 0, delta: {}, finish_reason: 'stop' }]);
   // With a delay between writes, each chunk must reach the client on its own.
   assert.ok(reads >= deltas.length, `expected >= ${deltas.length} reads, got ${reads}`);
 });
@@ -97,10 +123,10 @@ test('explicit chunks and finishReason are sent verbatim', async () => {
   fake.enqueue({ text: 'abcdef', chunks: ['a', 'bcde', 'f'], finishReason: 'length' });
   const { events } = await readSse(await chat({ stream: true }));
   assert.deepEqual(
-    events.slice(1, -1).map((e) => e.choices[0].delta.content),
+    events.slice(1, -1).map((e) => e.choices[0]?.delta.content),
     ['a', 'bcde', 'f'],
   );
-  assert.equal(events.at(-1).choices[0].finish_reason, 'length');
+  assert.equal(events.at(-1)?.choices[0]?.finish_reason, 'length');
   assert.throws(() => fake.enqueue({ text: 'abc', chunks: ['a', 'b'] }), /do not join/);
 });
 
@@ -109,13 +135,14 @@ test('include_usage adds a usage chunk before [DONE]', async () => {
 
   const first = await readSse(await chat({ stream: true, stream_options: { include_usage: true } }));
   const usageEvent = first.events.at(-1);
+  assert.ok(usageEvent);
   assert.deepEqual(usageEvent.choices, []);
   assert.deepEqual(usageEvent.usage, { prompt_tokens: 10, completion_tokens: 3, total_tokens: 13 });
-  assert.equal(first.events.at(-2).choices[0].finish_reason, 'stop');
+  assert.equal(first.events.at(-2)?.choices[0]?.finish_reason, 'stop');
   assert.equal(first.sawDone, true);
 
   const second = await readSse(await chat({ stream: true, stream_options: { include_usage: true } }));
-  assert.deepEqual(second.events.at(-1).usage, { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 });
+  assert.deepEqual(second.events.at(-1)?.usage, { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 });
 
   // Without the option no usage chunk is sent.
   const third = await readSse(await chat({ stream: true }));
@@ -134,7 +161,7 @@ test('streamed tool calls reassemble into valid JSON arguments', async () => {
 
   const calls: Array<{ id?: string; name?: string; args: string; pieces: number }> = [];
   for (const e of events) {
-    for (const tc of e.choices[0]?.delta?.tool_calls ?? []) {
+    for (const tc of e.choices[0]?.delta.tool_calls ?? []) {
       const call = (calls[tc.index] ??= { args: '', pieces: 0 });
       if (tc.id) call.id = tc.id;
       if (tc.function?.name) call.name = tc.function.name;
@@ -150,7 +177,7 @@ test('streamed tool calls reassemble into valid JSON arguments', async () => {
   assert.equal(calls[0]!.pieces, 2, 'arguments arrive in two pieces');
   assert.equal(calls[1]!.id, 'custom_id');
   assert.deepEqual(JSON.parse(calls[1]!.args), { msg: 'hi' });
-  assert.equal(events.at(-1).choices[0].finish_reason, 'tool_calls');
+  assert.equal(events.at(-1)?.choices[0]?.finish_reason, 'tool_calls');
 });
 
 test('non-stream requests get a chat.completion JSON object', async () => {
@@ -158,17 +185,18 @@ test('non-stream requests get a chat.completion JSON object', async () => {
 
   const res = await chat({});
   assert.equal(res.status, 200);
-  const body: any = await res.json();
+  const body = (await res.json()) as Completion;
   assert.equal(body.object, 'chat.completion');
   assert.equal(body.model, 'fake-model');
-  assert.deepEqual(body.choices[0].message, { role: 'assistant', content: 'plain answer' });
-  assert.equal(body.choices[0].finish_reason, 'stop');
+  assert.deepEqual(body.choices[0]?.message, { role: 'assistant', content: 'plain answer' });
+  assert.equal(body.choices[0]?.finish_reason, 'stop');
   assert.equal(body.usage.total_tokens, body.usage.prompt_tokens + body.usage.completion_tokens);
 
-  const tool: any = await (await chat({ stream: false })).json();
-  assert.equal(tool.choices[0].finish_reason, 'tool_calls');
-  assert.equal(tool.choices[0].message.content, null);
-  const [call] = tool.choices[0].message.tool_calls;
+  const tool = (await (await chat({ stream: false })).json()) as Completion;
+  assert.equal(tool.choices[0]?.finish_reason, 'tool_calls');
+  assert.equal(tool.choices[0]?.message.content, null);
+  const [call] = tool.choices[0]?.message.tool_calls ?? [];
+  assert.ok(call);
   assert.equal(call.type, 'function');
   assert.equal(call.function.name, 'lookup');
   assert.deepEqual(JSON.parse(call.function.arguments), { q: 1 });
@@ -240,8 +268,8 @@ test('records requests, serves FIFO then default, and other routes', async () =>
 
   const answers: string[] = [];
   for (let i = 0; i < 4; i++) {
-    const body: any = await (await chat({ n: i })).json();
-    answers.push(body.choices[0].message.content);
+    const body = (await (await chat({ n: i })).json()) as Completion;
+    answers.push(String(body.choices[0]?.message.content));
   }
   assert.deepEqual(answers, ['first', 'second', 'fallback', 'fallback']);
 
@@ -253,7 +281,7 @@ test('records requests, serves FIFO then default, and other routes', async () =>
   assert.deepEqual(rec!.body, { model: 'fake-model', messages: [{ role: 'user', content: 'hi' }], n: 0 });
   assert.equal(rec!.finished, true);
   assert.deepEqual(
-    fake.requests.map((r) => r.body.n),
+    fake.requests.map((r) => r.body['n']),
     [0, 1, 2, 3],
   );
 
@@ -264,7 +292,7 @@ test('records requests, serves FIFO then default, and other routes', async () =>
   });
   const missing = await fetch(`${fake.url}/nope`);
   assert.equal(missing.status, 404);
-  assert.ok(((await missing.json()) as any).error.message);
+  assert.ok(((await missing.json()) as { error: { message: string } }).error.message);
   assert.equal(fake.requests.length, 4, 'only chat requests are recorded');
 
   await assert.rejects(fake.waitForRequests(5, 50), /timed out/);

@@ -1,10 +1,10 @@
 /**
  * The HTTP edge: one error shape, validation, body parsing limits, 404s, hidden 500s, request ids,
- * request logging, CORS, rate limiting, docs and health/readiness.
+ * request logging, CORS, rate limiting, docs and health/readiness. None of it needs a socket, so
+ * every request goes through Fastify's inject().
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
@@ -22,6 +22,30 @@ import { KEY_A, KEY_B, parseSse, startService, type StartOptions, type TestServi
 const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/** The parts of an OpenAPI 3 document the docs test reads. */
+interface OpenApiSchema {
+  $ref?: string;
+  type?: string;
+  properties?: Record<string, OpenApiSchema>;
+  required?: string[];
+  minLength?: number;
+  maxLength?: number;
+}
+interface OpenApiOperation {
+  security?: Array<Record<string, string[]>>;
+  requestBody?: { content: Record<string, { schema?: OpenApiSchema } | undefined> };
+}
+interface OpenApiDoc {
+  openapi: string;
+  info: { version: string };
+  paths: Record<string, Record<string, OpenApiOperation | undefined> | undefined>;
+  components?: {
+    schemas?: Record<string, OpenApiSchema>;
+    securitySchemes?: Record<string, { type: string; in?: string; name?: string }>;
+  };
+  security?: Array<Record<string, string[]>>;
+}
+
 interface ErrorJson {
   error: { code: string; message: string; request_id: string; details?: unknown };
 }
@@ -35,7 +59,10 @@ async function expectError(res: Response, status: number, code: string): Promise
   assert.deepEqual(Object.keys(body), ['error'], text);
   const keys = Object.keys(body.error);
   assert.deepEqual(keys.filter((k) => k !== 'details').sort(), ['code', 'message', 'request_id'], text);
-  assert.ok(keys.every((k) => ['code', 'message', 'request_id', 'details'].includes(k)), text);
+  assert.ok(
+    keys.every((k) => ['code', 'message', 'request_id', 'details'].includes(k)),
+    text,
+  );
   assert.equal(body.error.code, code, text);
   assert.equal(typeof body.error.message, 'string');
   assert.ok(body.error.message.length > 0);
@@ -54,9 +81,9 @@ function fieldsOf(error: ErrorJson['error']): string[] {
 let fake: FakeLlm;
 let svc: TestService;
 const started: TestService[] = [];
-/** Another service sharing the fake LLM; closed at the end. */
+/** Another service sharing the fake LLM, reached through inject(); closed at the end. */
 async function start(options: StartOptions = {}): Promise<TestService> {
-  const s = await startService({ fake, ...options });
+  const s = await startService({ fake, transport: 'inject', ...options });
   started.push(s);
   return s;
 }
@@ -195,12 +222,13 @@ describe('500s hide internal details', () => {
       throw new Error(SECRET);
     },
   };
-  /** Says something, then fails. */
+  /** Says something, then (a moment later) fails. */
   const throwsMidway: Agent = {
     ...base,
     name: 'throws-midway',
     async *run() {
       yield { type: 'token', content: 'partial' };
+      await sleep(1);
       throw new Error(SECRET);
     },
   };
@@ -285,7 +313,6 @@ describe('X-Request-Id', () => {
 describe('request logging', () => {
   let app: FastifyInstance;
   let store: Store;
-  let url: string;
   const lines: string[] = [];
 
   before(async () => {
@@ -304,35 +331,31 @@ describe('request logging', () => {
     store = await openStore('sqlite::memory:');
     const config = loadConfig({ LLM_BASE_URL: fake.url, LLM_MODEL: 'fake-model', LLM_API_KEY: 'sk-fake', LLM_MAX_RETRIES: '0' });
     ({ app } = await buildApp({ agent: createDefaultAgent(config), store, apiKeys: [KEY_A], logger: { level: 'info', stream }, version: PACKAGE_VERSION }));
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    await app.ready();
   });
   after(async () => {
     await app?.close();
     await store?.close();
   });
 
-  const linesFor = (id: string) =>
-    lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['request_id'] === id);
+  const linesFor = (id: string) => lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['request_id'] === id);
 
   async function waitForLine(id: string): Promise<void> {
     for (let waited = 0; waited < 3000 && linesFor(id).length === 0; waited += 10) await sleep(10);
   }
 
   test('exactly one JSON line per request with method, path, status, duration_ms and request_id', async () => {
-    const call = async (id: string, path: string, init: RequestInit = {}) => {
-      const headers = new Headers(init.headers);
-      headers.set('x-request-id', id);
-      const res = await fetch(url + path, { ...init, headers });
-      await res.arrayBuffer();
-      return res.status;
-    };
     const json = { 'content-type': 'application/json', 'x-api-key': KEY_A };
     fake.enqueue({ text: 'logged reply' }, { text: 'logged stream' });
     const expected: Array<{ id: string; method: string; path: string; status: number }> = [];
-    const run = async (id: string, method: string, path: string, init: RequestInit = {}) => {
-      const status = await call(id, `${path}${method === 'GET' && path === '/health' ? '?probe=1' : ''}`, { method, ...init });
-      expected.push({ id, method, path, status });
+    const run = async (id: string, method: 'GET' | 'POST', path: string, init: { headers?: Record<string, string>; body?: string } = {}) => {
+      const res = await app.inject({
+        method,
+        url: `${path}${method === 'GET' && path === '/health' ? '?probe=1' : ''}`,
+        headers: { ...init.headers, 'x-request-id': id },
+        ...(init.body === undefined ? {} : { payload: init.body }),
+      });
+      expected.push({ id, method, path, status: res.statusCode });
     };
     await run('log-health', 'GET', '/health');
     await run('log-401', 'GET', '/sessions');
@@ -340,7 +363,10 @@ describe('request logging', () => {
     await run('log-stream', 'POST', '/chat/stream', { headers: json, body: JSON.stringify({ message: 'hello' }) });
     await run('log-404', 'GET', '/nowhere');
     await run('log-400', 'POST', '/chat', { headers: json, body: '{"message": 1}' });
-    assert.deepEqual(expected.map((e) => e.status), [200, 401, 200, 200, 404, 400]);
+    assert.deepEqual(
+      expected.map((e) => e.status),
+      [200, 401, 200, 200, 404, 400],
+    );
 
     for (const e of expected) await waitForLine(e.id);
     for (const line of lines) JSON.parse(line); // every line is JSON
@@ -453,33 +479,42 @@ describe('docs', () => {
   test('/openapi.json is OpenAPI 3 with every route, the ChatRequest schema and the X-API-Key scheme', async () => {
     const res = await svc.request('/openapi.json', { key: null });
     assert.equal(res.status, 200);
-    const doc = (await res.json()) as any;
+    const doc = (await res.json()) as OpenApiDoc;
     assert.match(doc.openapi, /^3\./);
     for (const path of ['/chat', '/chat/stream', '/sessions', '/sessions/{id}', '/health', '/ready']) assert.ok(doc.paths[path], `missing ${path}`);
-    assert.ok(doc.paths['/sessions/{id}'].get && doc.paths['/sessions/{id}'].delete);
+    const op = (path: string, method: string): OpenApiOperation => {
+      const found = doc.paths[path]?.[method];
+      assert.ok(found, `missing ${method.toUpperCase()} ${path}`);
+      return found;
+    };
+    op('/sessions/{id}', 'get');
+    op('/sessions/{id}', 'delete');
 
-    const resolve = (schema: any): any => {
+    const resolve = (schema: OpenApiSchema | undefined): OpenApiSchema | undefined => {
       if (!schema?.$ref) return schema;
-      const name = String(schema.$ref).replace('#/components/schemas/', '');
+      const name = schema.$ref.replace('#/components/schemas/', '');
       return resolve(doc.components?.schemas?.[name]);
     };
     for (const path of ['/chat', '/chat/stream']) {
-      const body = resolve(doc.paths[path].post.requestBody.content['application/json'].schema);
+      const body = resolve(op(path, 'post').requestBody?.content['application/json']?.schema);
+      assert.ok(body, `${path} has a JSON request body`);
       assert.equal(body.type, 'object');
-      assert.equal(body.properties.message.maxLength, 5000, `${path} message maxLength`);
-      assert.equal(body.properties.message.minLength, 1);
-      assert.ok(body.required.includes('message'));
-      assert.ok(body.properties.session_id);
+      const message = body.properties?.['message'];
+      assert.ok(message, `${path} has a message property`);
+      assert.equal(message.maxLength, 5000, `${path} message maxLength`);
+      assert.equal(message.minLength, 1);
+      assert.ok(body.required?.includes('message'));
+      assert.ok(body.properties?.['session_id']);
     }
 
-    const schemes = Object.values(doc.components.securitySchemes) as Array<{ type: string; in: string; name: string }>;
-    const [schemeName] = Object.entries(doc.components.securitySchemes).find(([, s]: [string, any]) => s.type === 'apiKey' && s.in === 'header' && s.name === 'X-API-Key') ?? [];
+    const schemes = doc.components?.securitySchemes ?? {};
+    const [schemeName] = Object.entries(schemes).find(([, s]) => s.type === 'apiKey' && s.in === 'header' && s.name === 'X-API-Key') ?? [];
     assert.ok(schemeName, `schemes: ${JSON.stringify(schemes)}`);
-    const effective = (op: any) => op.security ?? doc.security ?? [];
-    assert.deepEqual(effective(doc.paths['/health'].get), [], '/health needs no key');
-    assert.deepEqual(effective(doc.paths['/ready'].get), [], '/ready needs no key');
-    for (const op of [doc.paths['/chat'].post, doc.paths['/sessions'].get, doc.paths['/sessions/{id}'].delete]) {
-      assert.ok(effective(op).some((req: Record<string, unknown>) => schemeName in req));
+    const effective = (o: OpenApiOperation) => o.security ?? doc.security ?? [];
+    assert.deepEqual(effective(op('/health', 'get')), [], '/health needs no key');
+    assert.deepEqual(effective(op('/ready', 'get')), [], '/ready needs no key');
+    for (const o of [op('/chat', 'post'), op('/sessions', 'get'), op('/sessions/{id}', 'delete')]) {
+      assert.ok(effective(o).some((requirement) => schemeName in requirement));
     }
     assert.equal(doc.info.version, PACKAGE_VERSION);
   });
@@ -502,9 +537,7 @@ describe('health and readiness', () => {
     const real = await openStore('sqlite::memory:');
     try {
       const broken: Store = Object.assign(Object.create(real) as Store, {
-        ping: async () => {
-          throw new Error('connection refused (db internals)');
-        },
+        ping: () => Promise.reject(new Error('connection refused (db internals)')),
       });
       const s = await start({ store: broken });
       const e = await expectError(await s.request('/ready', { key: null }), 503, 'not_ready');

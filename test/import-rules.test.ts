@@ -34,7 +34,7 @@ describe('import rules', () => {
     });
     try {
       assert.deepEqual(importViolations(t.root), [
-        "agent/agent.ts: agent may not import http/errors.ts (http) at run time",
+        'agent/agent.ts: agent may not import http/errors.ts (http) at run time',
         "agent/agent.ts: agent may not import the package 'fastify' at run time",
       ]);
     } finally {

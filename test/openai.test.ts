@@ -7,13 +7,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
-import type { FakeLlm } from './support/fake-llm.js';
+import type { FakeLlm, RecordedRequest } from './support/fake-llm.js';
 import { KEY_A, KEY_B, startService, type TestService } from './support/service.js';
 
-interface WireMessage {
-  role: string;
-  content: string | null;
-}
 interface AgentToolCall {
   id: string;
   name: string;
@@ -26,11 +22,18 @@ function client(svc: TestService, apiKey = KEY_A): OpenAI {
   return new OpenAI({ apiKey, baseURL: `${svc.url}/v1`, maxRetries: 0 });
 }
 
-/** The user/assistant messages of the fake's latest request (the agent's own system prompt left out). */
-function lastSent(fake: FakeLlm): Array<{ role: string; content: string | null }> {
+/** The fake's latest request. */
+function lastRequest(fake: FakeLlm): RecordedRequest {
   const req = fake.requests.at(-1);
   assert.ok(req, 'the fake received a request');
-  return (req.body.messages as WireMessage[]).filter((m) => m.role !== 'system').map((m) => ({ role: m.role, content: m.content }));
+  return req;
+}
+
+/** The user/assistant messages of the fake's latest request (the agent's own system prompt left out). */
+function lastSent(fake: FakeLlm): Array<{ role: string; content: string | null }> {
+  return lastRequest(fake)
+    .body.messages.filter((m) => m.role !== 'system')
+    .map((m) => ({ role: m.role, content: m.content }));
 }
 
 async function rejectsWith<T extends new (...args: never[]) => Error>(p: Promise<unknown>, cls: T): Promise<InstanceType<T>> {
@@ -145,7 +148,13 @@ describe('OpenAI-compatible API', () => {
         { role: 'system', content: 'CLIENT SYSTEM PROMPT' },
         { role: 'user', content: 'My name is Ann.' },
         { role: 'assistant', content: 'Nice to meet you, Ann.' },
-        { role: 'user', content: [{ type: 'text', text: 'What is ' }, { type: 'text', text: 'my name?' }] },
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'What is ' },
+            { type: 'text', text: 'my name?' },
+          ],
+        },
       ],
     });
     assert.equal(completion.model, 'whatever-model-name');
@@ -155,7 +164,7 @@ describe('OpenAI-compatible API', () => {
       { role: 'assistant', content: 'Nice to meet you, Ann.' },
       { role: 'user', content: 'What is my name?' },
     ]);
-    const system = (svc.fake.requests.at(-1)?.body.messages as WireMessage[]).filter((m) => m.role === 'system');
+    const system = lastRequest(svc.fake).body.messages.filter((m) => m.role === 'system');
     assert.ok(system.every((m) => !String(m.content).includes('CLIENT SYSTEM PROMPT')));
   });
 
@@ -168,7 +177,16 @@ describe('OpenAI-compatible API', () => {
 
     svc.fake.enqueue({ text: 'You are Bob.' });
     const { data, response } = await openai.chat.completions
-      .create({ model: 'agent', messages: [{ role: 'user', content: 'IGNORED' }, { role: 'user', content: 'Who am I?' }] }, { headers })
+      .create(
+        {
+          model: 'agent',
+          messages: [
+            { role: 'user', content: 'IGNORED' },
+            { role: 'user', content: 'Who am I?' },
+          ],
+        },
+        { headers },
+      )
       .withResponse();
     assert.equal(response.headers.get('x-session-id'), sessionId);
     assert.equal(data.choices[0]?.message.content, 'You are Bob.');
@@ -204,7 +222,10 @@ describe('OpenAI-compatible API', () => {
   });
 
   test('typed errors: bad key → AuthenticationError, bad bodies → BadRequestError naming the param', async () => {
-    const auth = await rejectsWith(client(svc, 'not-a-key').chat.completions.create({ model: 'agent', messages: [{ role: 'user', content: 'hi' }] }), OpenAI.AuthenticationError);
+    const auth = await rejectsWith(
+      client(svc, 'not-a-key').chat.completions.create({ model: 'agent', messages: [{ role: 'user', content: 'hi' }] }),
+      OpenAI.AuthenticationError,
+    );
     assert.equal(auth.status, 401);
     assert.equal(auth.code, 'invalid_api_key');
     assert.equal(auth.type, 'invalid_request_error');
@@ -217,7 +238,10 @@ describe('OpenAI-compatible API', () => {
     assert.equal(empty.param, 'messages');
     assert.match(empty.message, /messages/);
 
-    const lastAssistant = await rejectsWith(openai.chat.completions.create({ model: 'agent', messages: [{ role: 'assistant', content: 'hm' }] }), OpenAI.BadRequestError);
+    const lastAssistant = await rejectsWith(
+      openai.chat.completions.create({ model: 'agent', messages: [{ role: 'assistant', content: 'hm' }] }),
+      OpenAI.BadRequestError,
+    );
     assert.equal(lastAssistant.param, 'messages[0].role');
 
     const noModel = await rejectsWith(openai.chat.completions.create({ messages: [{ role: 'user', content: 'hi' }] } as never), OpenAI.BadRequestError);
@@ -248,7 +272,10 @@ describe('OpenAI-compatible API', () => {
   test('aborting mid-stream hangs up on the model', async () => {
     svc.fake.enqueue({ text: 'one two three four five six seven eight nine ten', delayMs: 100 });
     const ac = new AbortController();
-    const stream = await openai.chat.completions.create({ model: 'agent', stream: true, messages: [{ role: 'user', content: 'count' }] }, { signal: ac.signal });
+    const stream = await openai.chat.completions.create(
+      { model: 'agent', stream: true, messages: [{ role: 'user', content: 'count' }] },
+      { signal: ac.signal },
+    );
     const received: string[] = [];
     try {
       for await (const chunk of stream) {
@@ -289,7 +316,9 @@ describe('OpenAI-compatible API', () => {
     const blocks = (await streamed.text()).split('\n\n').filter(Boolean);
     assert.ok(blocks.every((b) => b.startsWith('data: ')));
     assert.equal(blocks.at(-1), 'data: [DONE]');
-    const chunks = blocks.slice(0, -1).map((b) => JSON.parse(b.slice(6)) as { choices: Array<{ delta: { content?: string }; finish_reason: string | null }>; usage?: unknown });
+    const chunks = blocks
+      .slice(0, -1)
+      .map((b) => JSON.parse(b.slice(6)) as { choices: Array<{ delta: { content?: string }; finish_reason: string | null }>; usage?: unknown });
     assert.equal(chunks.map((c) => c.choices[0]?.delta.content ?? '').join(''), 'Hello!');
     assert.equal(chunks.at(-2)?.choices[0]?.finish_reason, 'stop');
     assert.deepEqual(chunks.at(-1)?.usage, { prompt_tokens: 10, completion_tokens: 2, total_tokens: 12 });
@@ -300,7 +329,10 @@ describe('OpenAI-compatible API: service-level errors', () => {
   test('no model configured → InternalServerError (503)', async () => {
     const svc = await startService({ noModel: true });
     try {
-      const err = await rejectsWith(client(svc).chat.completions.create({ model: 'agent', messages: [{ role: 'user', content: 'hi' }] }), OpenAI.InternalServerError);
+      const err = await rejectsWith(
+        client(svc).chat.completions.create({ model: 'agent', messages: [{ role: 'user', content: 'hi' }] }),
+        OpenAI.InternalServerError,
+      );
       assert.equal(err.status, 503);
       assert.equal(err.type, 'server_error');
       assert.equal(err.code, 'model_not_configured');

@@ -47,7 +47,16 @@ before(async () => {
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width: 1280, height: 800 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   context.setDefaultTimeout(8000);
   page = context.pages()[0] ?? (await context.newPage());
@@ -164,7 +173,7 @@ describe('the playground route', () => {
       assert.match(html.body, /npm run build/);
       const json = await app.inject({ url: '/playground/app.js' });
       assert.equal(json.statusCode, 503);
-      const body = json.json() as { error: { code: string; message: string } };
+      const body = json.json<{ error: { code: string; message: string } }>();
       assert.equal(body.error.code, 'not_ready');
       assert.match(body.error.message, /npm run build/);
     } finally {
@@ -185,13 +194,24 @@ describe('markdown parser (no browser)', () => {
       ordered: false,
       start: 1,
       items: [
-        [{ t: 'p', c: [{ t: 'text', v: 'a' }] }, { t: 'list', ordered: false, start: 1, items: [[{ t: 'p', c: [{ t: 'text', v: 'b' }] }]] }],
+        [
+          { t: 'p', c: [{ t: 'text', v: 'a' }] },
+          { t: 'list', ordered: false, start: 1, items: [[{ t: 'p', c: [{ t: 'text', v: 'b' }] }]] },
+        ],
         [{ t: 'p', c: [{ t: 'text', v: 'c' }] }],
       ],
     });
-    assert.deepEqual(parseMarkdown('3. x\n4. y')[0], { t: 'list', ordered: true, start: 3, items: [[{ t: 'p', c: [{ t: 'text', v: 'x' }] }], [{ t: 'p', c: [{ t: 'text', v: 'y' }] }]] });
+    assert.deepEqual(parseMarkdown('3. x\n4. y')[0], {
+      t: 'list',
+      ordered: true,
+      start: 3,
+      items: [[{ t: 'p', c: [{ t: 'text', v: 'x' }] }], [{ t: 'p', c: [{ t: 'text', v: 'y' }] }]],
+    });
     assert.equal(parseMarkdown('> quoted')[0]?.t, 'quote');
-    assert.deepEqual(parseMarkdown('one\ntwo\n\nthree').map((b) => b.t), ['p', 'p']);
+    assert.deepEqual(
+      parseMarkdown('one\ntwo\n\nthree').map((b) => b.t),
+      ['p', 'p'],
+    );
   });
 
   test('inline: code, strong, em (not inside snake_case), links only for http(s), bare URLs', () => {

@@ -1,7 +1,8 @@
 /**
  * The service as a real process: generated API key, node:cluster workers sharing it and the
  * session lock, graceful shutdown on SIGTERM/SIGINT, start-up without a model, and the built
- * `node dist/main.js` entry that `npm start` runs.
+ * `node dist/main.js` entry that `npm start` runs. Plus what that shutdown rests on, in process:
+ * AgentServer.close() with requests still arriving and runs outliving their responses.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -10,21 +11,20 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { openStore } from '../src/store/open-store.js';
 import { startFakeLlm, type FakeLlm } from './support/fake-llm.js';
-import {
-  canConnect,
-  generatedKeys,
-  REPO_ROOT,
-  sseEvents,
-  startChild,
-  stopAllChildren,
-  type ChildService,
-} from './support/child-service.js';
+import { fakeModelAgent, KEY_A, slowTool, startService, waitFor } from './support/service.js';
+import { canConnect, generatedKeys, REPO_ROOT, sseEvents, startChild, stopAllChildren, type ChildService } from './support/child-service.js';
 
 const VERSION = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 /** 10 chunks of 4 characters. */
 const TEXT = 'abcdefghijklmnopqrstuvwxyz0123456789ABCD';
 const TEXT_CHUNKS = 10;
+
+interface ErrorBody {
+  error: { code: string; message: string; request_id: string };
+}
 
 let fake: FakeLlm;
 /** `npm run build`, started at once so it overlaps the other tests; awaited by the dist test. */
@@ -69,7 +69,14 @@ function isAlive(pid: number): boolean {
 
 /** Pids of workers that logged `Server listening`, once `n` distinct ones have. */
 async function listeningPids(child: ChildService, n: number): Promise<number[]> {
-  const pids = () => [...new Set(child.logLines().filter((l) => String(l['msg']).startsWith('Server listening')).map((l) => Number(l['pid'])))];
+  const pids = () => [
+    ...new Set(
+      child
+        .logLines()
+        .filter((l) => String(l['msg']).startsWith('Server listening'))
+        .map((l) => Number(l['pid'])),
+    ),
+  ];
   await child.waitForOutput(() => pids().length >= n, 'stdout', 20_000);
   return pids();
 }
@@ -95,7 +102,10 @@ async function sigtermDuringStream(child: ChildService, key: string): Promise<vo
   await waitUntilRefused(child.port);
   const events = sseEvents(await body);
   const streamEnded = Date.now();
-  assert.deepEqual(events.map((e) => e.type), ['start', ...Array(TEXT_CHUNKS).fill('token'), 'end']);
+  assert.deepEqual(
+    events.map((e) => e.type),
+    ['start', ...Array<string>(TEXT_CHUNKS).fill('token'), 'end'],
+  );
   assert.equal(events.at(-1)?.['reply'], TEXT);
   assert.equal(fake.requests[n]?.aborted, false, 'the model call was not cut');
 
@@ -128,7 +138,7 @@ describe('single process without VALID_API_KEYS or a model', () => {
     assert.equal(ok.status, 200, ok.text);
     const wrong = await child.request('/sessions', { key: `${key}x` });
     assert.equal(wrong.status, 401);
-    assert.equal(wrong.json().error.code, 'unauthorized');
+    assert.equal(wrong.json<ErrorBody>().error.code, 'unauthorized');
     assert.equal((await child.request('/sessions', { key: null })).status, 401);
   });
 
@@ -138,10 +148,10 @@ describe('single process without VALID_API_KEYS or a model', () => {
     assert.deepEqual(health.json(), { status: 'healthy', version: VERSION });
     const chat = await child.request('/chat', { key, json: { message: 'hello' } });
     assert.equal(chat.status, 503, chat.text);
-    assert.equal(chat.json().error.code, 'model_not_configured');
+    assert.equal(chat.json<ErrorBody>().error.code, 'model_not_configured');
     const stream = await child.request('/chat/stream', { key, json: { message: 'hello' } });
     assert.equal(stream.status, 503);
-    assert.equal(stream.json().error.code, 'model_not_configured');
+    assert.equal(stream.json<ErrorBody>().error.code, 'model_not_configured');
     const ready = await child.request('/ready');
     assert.equal(ready.status, 503);
     assert.equal(fake.requests.length, 0);
@@ -193,7 +203,7 @@ describe('two cluster workers (WORKERS=2) on one SQLite file', () => {
     fake.enqueue({ text: 'first' });
     const first = await child.request('/chat', { key, json: { message: 'start a session' } });
     assert.equal(first.status, 200, first.text);
-    const sessionId = first.json().session_id as string;
+    const sessionId = first.json<{ session_id: string }>().session_id;
 
     const n = fake.requests.length;
     fake.enqueue({ text: TEXT, delayMs: 150 });
@@ -208,7 +218,7 @@ describe('two cluster workers (WORKERS=2) on one SQLite file', () => {
     for (let i = 0; i < 6; i++) busy.push(await child.request('/chat', { key, json: { message: `again ${i}`, session_id: sessionId } }));
     const streamed = sseEvents(await body);
     assert.deepEqual(
-      busy.map((r) => [r.status, r.json().error?.code]),
+      busy.map((r) => [r.status, r.json<Partial<ErrorBody>>().error?.code]),
       Array(6).fill([409, 'session_busy']),
     );
     assert.equal(fake.requests.length, n + 1, 'no busy turn reached the model');
@@ -222,7 +232,7 @@ describe('two cluster workers (WORKERS=2) on one SQLite file', () => {
     fake.enqueue({ text: 'free again' });
     const after = await child.request('/chat', { key, json: { message: 'now?', session_id: sessionId } });
     assert.equal(after.status, 200, after.text);
-    assert.equal(after.json().reply, 'free again');
+    assert.equal(after.json<{ reply: string }>().reply, 'free again');
   });
 
   test('SIGTERM: the in-flight stream completes, new connections are refused, the primary exits 0', async () => {
@@ -325,16 +335,82 @@ describe('production entry: node dist/main.js', () => {
     try {
       const health = await child.request('/health');
       assert.equal(health.status, 200);
-      assert.equal(health.json().version, VERSION);
+      assert.equal(health.json<{ version: string }>().version, VERSION);
       fake.enqueue({ text: 'from dist' });
       const chat = await child.request('/chat', { key: 'k', json: { message: 'hi' } });
       assert.equal(chat.status, 200, chat.text);
-      assert.equal(chat.json().reply, 'from dist');
+      assert.equal(chat.json<{ reply: string }>().reply, 'from dist');
       child.signal('SIGTERM');
       const { code } = await child.waitForExit(15_000);
       assert.equal(code, 0, child.stderr());
     } finally {
       await child.stop();
+    }
+  });
+});
+
+describe('graceful shutdown in process: AgentServer.close()', () => {
+  test('a request arriving on a kept-alive connection while closing gets 503 shutting_down in the error shape', async () => {
+    const svc = await startService({ fake, env: { SHUTDOWN_GRACE_MS: '3000' } });
+    const sock = net.connect(Number(new URL(svc.url).port), '127.0.0.1');
+    try {
+      let raw = '';
+      sock.on('data', (d: Buffer) => (raw += d.toString('utf8')));
+      const n = fake.requests.length;
+      fake.enqueue({ text: 'slow reply', delayMs: 100 });
+      const body = JSON.stringify({ message: 'hi' });
+      sock.write(
+        `POST /chat HTTP/1.1\r\nHost: x\r\nx-api-key: ${KEY_A}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
+      await fake.waitForRequests(n + 1);
+      const closing = svc.server.close();
+      await sleep(50);
+      // Pipelined on the busy connection, so Node does not close it as idle.
+      sock.write(`GET /sessions HTTP/1.1\r\nHost: x\r\nx-api-key: ${KEY_A}\r\nx-request-id: late-request\r\n\r\n`);
+      await closing;
+      await waitFor(() => raw.includes('HTTP/1.1 503'), 'the 503');
+      const second = raw.slice(raw.indexOf('HTTP/1.1 503'));
+      assert.match(second, /^x-request-id: late-request\r$/im, second);
+      const json = JSON.parse(second.slice(second.indexOf('\r\n\r\n') + 4)) as ErrorBody;
+      assert.equal(json.error.code, 'shutting_down');
+      assert.equal(json.error.request_id, 'late-request');
+    } finally {
+      sock.destroy();
+      await svc.close();
+    }
+  });
+
+  test('close() waits for a run that outlived its response: the session is saved and released before the store closes', async () => {
+    const tools = { started: 0, finished: 0 };
+    const agent = fakeModelAgent(fake, { slow: slowTool(tools) });
+    // close() below is called again by svc.close(): it is idempotent, and the data dir lives until then.
+    const svc = await startService({ fake, agent });
+    try {
+      fake.enqueue({ toolCalls: [{ id: 'call_slow', name: 'slow', arguments: { ms: 600 } }] });
+      const ac = new AbortController();
+      const res = await svc.stream({ message: 'be slow', session_id: 'outlives' }, undefined, ac.signal);
+      const reader = res.body!.getReader();
+      while (tools.started === 0) await reader.read();
+      ac.abort();
+      await sleep(50);
+      await svc.server.close();
+
+      const store = await openStore(`sqlite:${join(svc.dir, 'agent.db')}`);
+      try {
+        const rows = await store.listMessages('outlives', { limit: 10 });
+        assert.deepEqual(
+          rows.map((r) => [r.message.role, 'interrupted' in r.message ? r.message.interrupted : undefined]),
+          [
+            ['user', undefined],
+            ['assistant', true],
+          ],
+        );
+        assert.equal(await store.claimRun('outlives', Date.now() + 1000), true, 'the session lease was released');
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await svc.close();
     }
   });
 });

@@ -22,7 +22,10 @@ function emitDeclarations(): Map<string, string> {
   const program = ts.createProgram(parsed.fileNames, options);
   const out = new Map<string, string>();
   const result = program.emit(undefined, (file, text) => out.set(normalize(file), text));
-  assert.deepEqual(result.diagnostics.map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n')), []);
+  assert.deepEqual(
+    result.diagnostics.map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n')),
+    [],
+  );
   return out;
 }
 

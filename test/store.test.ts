@@ -1,8 +1,9 @@
 /**
  * The Store contract (src/store/store.ts), one shared suite run against both backends:
- * SQLite (a temp file) and PostgreSQL (a throwaway database created for this run).
+ * SQLite (a temp file) and PostgreSQL (a throwaway database created for this run). Then what
+ * the PostgreSQL store does when the server drops one of its pooled connections.
  *
- * PostgreSQL is required: if it cannot be reached the suite fails with a message saying so.
+ * PostgreSQL is required: if it cannot be reached its tests fail with a message saying so.
  * It uses DATABASE_URL when that is a postgres:// URL, else postgres://postgres@127.0.0.1:5432/test.
  */
 import assert from 'node:assert/strict';
@@ -52,20 +53,21 @@ function storeContract(name: string, backend: Backend): void {
     };
 
     // A setup failure (PostgreSQL down) fails every test with its message instead of cancelling them.
-    let setupError: unknown;
+    let setupError: Error | undefined;
     before(async () => {
       try {
         url = await backend.setup();
         store = await openStore(url);
       } catch (err) {
-        setupError = err;
+        setupError = err instanceof Error ? err : new Error(String(err));
       }
     });
-    const test = (title: string, fn: () => Promise<void>) =>
+    const test = (title: string, fn: () => Promise<void>): void => {
       nodeTest(title, async () => {
         if (setupError) throw setupError;
         await fn();
       });
+    };
 
     after(async () => {
       for (const s of extra) await s.close().catch(() => {});
@@ -108,7 +110,10 @@ function storeContract(name: string, backend: Backend): void {
       assert.equal(still.title, 'mine');
       assert.equal(still.message_count, 2);
       assert.equal((await store.listMessages(id, { limit: 10 })).length, 2);
-      assert.deepEqual((await store.listSessions(a, { limit: 50 })).map((s) => s.id), [id]);
+      assert.deepEqual(
+        (await store.listSessions(a, { limit: 50 })).map((s) => s.id),
+        [id],
+      );
     });
 
     test('two owners racing to open the same new id: exactly one wins', async () => {
@@ -140,9 +145,18 @@ function storeContract(name: string, backend: Backend): void {
       await store.appendMessages(s1, userMessages(1)); // s1 becomes the most recent
 
       const all = await store.listSessions(a, { limit: 50 });
-      assert.deepEqual(all.map((s) => s.id), [s1, s3, s2]);
-      assert.deepEqual(all.map((s) => s.title), ['one', 'three', 'two']);
-      assert.deepEqual(all.map((s) => s.message_count), [1, 0, 0]);
+      assert.deepEqual(
+        all.map((s) => s.id),
+        [s1, s3, s2],
+      );
+      assert.deepEqual(
+        all.map((s) => s.title),
+        ['one', 'three', 'two'],
+      );
+      assert.deepEqual(
+        all.map((s) => s.message_count),
+        [1, 0, 0],
+      );
       for (const s of all) {
         assert.match(s.created_at, ISO);
         assert.match(s.updated_at, ISO);
@@ -151,12 +165,21 @@ function storeContract(name: string, backend: Backend): void {
       assert.ok(all[0]!.updated_at > all[0]!.created_at, 'appending bumped updated_at');
 
       const page1 = await store.listSessions(a, { limit: 2 });
-      assert.deepEqual(page1.map((s) => s.id), [s1, s3]);
+      assert.deepEqual(
+        page1.map((s) => s.id),
+        [s1, s3],
+      );
       const page2 = await store.listSessions(a, { limit: 2, before: page1.at(-1)!.updated_at });
-      assert.deepEqual(page2.map((s) => s.id), [s2]);
+      assert.deepEqual(
+        page2.map((s) => s.id),
+        [s2],
+      );
       const page3 = await store.listSessions(a, { limit: 2, before: page2.at(-1)!.updated_at });
       assert.deepEqual(page3, []);
-      assert.deepEqual((await store.listSessions(a, { limit: 2, before: undefined })).map((s) => s.id), [s1, s3]);
+      assert.deepEqual(
+        (await store.listSessions(a, { limit: 2, before: undefined })).map((s) => s.id),
+        [s1, s3],
+      );
     });
 
     test('listSessions: sessions updated in the same millisecond page without loss or repeats', async () => {
@@ -181,7 +204,10 @@ function storeContract(name: string, backend: Backend): void {
         if (page.length < 2) break;
         before = sessionCursor(page.at(-1)!);
       }
-      assert.deepEqual(seen, all.map((s) => s.id));
+      assert.deepEqual(
+        seen,
+        all.map((s) => s.id),
+      );
     });
 
     test('appendMessages assigns consecutive seq across calls, round-trips messages and bumps message_count', async () => {
@@ -197,8 +223,14 @@ function storeContract(name: string, backend: Backend): void {
       await store.appendMessages(id, [{ role: 'user', content: 'next' }]);
 
       const rows = await store.listMessages(id, { limit: 100 });
-      assert.deepEqual(rows.map((r) => r.seq), [0, 1, 2, 3, 4]);
-      assert.deepEqual(rows.map((r) => r.message), [...sampleTurn, { role: 'user', content: 'next' }]);
+      assert.deepEqual(
+        rows.map((r) => r.seq),
+        [0, 1, 2, 3, 4],
+      );
+      assert.deepEqual(
+        rows.map((r) => r.message),
+        [...sampleTurn, { role: 'user', content: 'next' }],
+      );
       for (const r of rows) assert.match(r.created_at, ISO);
 
       const info = await store.getSession(id, a);
@@ -213,7 +245,10 @@ function storeContract(name: string, backend: Backend): void {
       await store.openSession(id, owner(), 't');
       await Promise.all(Array.from({ length: 8 }, (_, i) => store.appendMessages(id, userMessages(2, `batch${i}-`))));
       const rows = await store.listMessages(id, { limit: 100 });
-      assert.deepEqual(rows.map((r) => r.seq), Array.from({ length: 16 }, (_, i) => i));
+      assert.deepEqual(
+        rows.map((r) => r.seq),
+        Array.from({ length: 16 }, (_, i) => i),
+      );
       // Each batch is contiguous: the two messages of one call are never split by another call.
       for (let i = 0; i < 16; i += 2) {
         const first = rows[i]!.message as { content: string };
@@ -250,7 +285,10 @@ function storeContract(name: string, backend: Backend): void {
       assert.deepEqual(await seqs({ after: 4, limit: 2 }), []);
       assert.deepEqual(await seqs({ after: -1, limit: 10 }), [0, 1, 2, 3, 4]);
       const page = await store.listMessages(id, { after: 2, limit: 1 });
-      assert.deepEqual(page.map((r) => r.message), [{ role: 'user', content: 'm3' }]);
+      assert.deepEqual(
+        page.map((r) => r.message),
+        [{ role: 'user', content: 'm3' }],
+      );
     });
 
     test('claimRun is exclusive until released or expired; extendRun keeps the claim', async () => {
@@ -324,7 +362,10 @@ function storeContract(name: string, backend: Backend): void {
       assert.equal(fresh.message_count, 0);
       await store.appendMessages(id, userMessages(1, 'fresh'));
       const rows = await store.listMessages(id, { limit: 10 });
-      assert.deepEqual(rows.map((r) => [r.seq, r.message]), [[0, { role: 'user', content: 'fresh0' }]]);
+      assert.deepEqual(
+        rows.map((r) => [r.seq, r.message]),
+        [[0, { role: 'user', content: 'fresh0' }]],
+      );
     });
 
     test('data survives closing and reopening the store', async () => {
@@ -338,7 +379,10 @@ function storeContract(name: string, backend: Backend): void {
 
       const second = await openAnother();
       assert.deepEqual(await second.getSession(id, a), before);
-      assert.deepEqual((await second.listMessages(id, { limit: 10 })).map((r) => r.message), sampleTurn);
+      assert.deepEqual(
+        (await second.listMessages(id, { limit: 10 })).map((r) => r.message),
+        sampleTurn,
+      );
       assert.deepEqual(await second.recentMessages(id, 2), sampleTurn.slice(2));
     });
 
@@ -367,12 +411,13 @@ function storeContract(name: string, backend: Backend): void {
 
 let sqliteDir: string | undefined;
 storeContract('sqlite', {
-  async setup() {
+  setup() {
     sqliteDir = mkdtempSync(join(tmpdir(), 'agent-api-store-'));
-    return `sqlite:${join(sqliteDir, 'x.db')}`;
+    return Promise.resolve(`sqlite:${join(sqliteDir, 'x.db')}`);
   },
-  async teardown() {
+  teardown() {
     if (sqliteDir) rmSync(sqliteDir, { recursive: true, force: true });
+    return Promise.resolve();
   },
 });
 
@@ -380,26 +425,37 @@ const envUrl = process.env['DATABASE_URL'];
 const PG_ADMIN_URL = envUrl && /^postgres(ql)?:\/\//.test(envUrl) ? envUrl : 'postgres://postgres@127.0.0.1:5432/test';
 const redact = (u: string) => u.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
 
+/** A client on PG_ADMIN_URL. PostgreSQL is required: not reaching it is an error that says so. */
+async function connectPgAdmin(): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 5000 });
+  try {
+    await client.connect();
+  } catch (err) {
+    await client.end().catch(() => {});
+    throw new Error(
+      `PostgreSQL is required for the store tests but is not reachable at ${redact(PG_ADMIN_URL)} ` +
+        `(${(err as Error).message}). Start PostgreSQL or set DATABASE_URL to a postgres:// URL of a role that may CREATE DATABASE.`,
+      { cause: err },
+    );
+  }
+  return client;
+}
+
+/** PG_ADMIN_URL pointed at another database on the same server. */
+function pgUrlFor(database: string): string {
+  const url = new URL(PG_ADMIN_URL);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
 let admin: pg.Client | undefined;
 let pgDatabase: string | undefined;
 storeContract('postgres', {
   async setup() {
-    const client = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 5000 });
-    try {
-      await client.connect();
-    } catch (err) {
-      await client.end().catch(() => {});
-      throw new Error(
-        `PostgreSQL is required for the store tests but is not reachable at ${redact(PG_ADMIN_URL)} ` +
-          `(${(err as Error).message}). Start PostgreSQL or set DATABASE_URL to a postgres:// URL of a role that may CREATE DATABASE.`,
-      );
-    }
-    admin = client;
+    admin = await connectPgAdmin();
     pgDatabase = `agent_api_test_${randomBytes(6).toString('hex')}`;
-    await client.query(`CREATE DATABASE ${pgDatabase}`);
-    const url = new URL(PG_ADMIN_URL);
-    url.pathname = `/${pgDatabase}`;
-    return url.toString();
+    await admin.query(`CREATE DATABASE ${pgDatabase}`);
+    return pgUrlFor(pgDatabase);
   },
   async teardown() {
     if (!admin) return;
@@ -418,4 +474,30 @@ storeContract('postgres', {
       await admin.end();
     }
   },
+});
+
+describe('PostgreSQL store: connection loss', () => {
+  nodeTest('a pooled connection dropped by the server does not crash the process; the store keeps working', async () => {
+    const pgAdmin = await connectPgAdmin();
+    const db = `agent_api_test_drop_${randomBytes(6).toString('hex')}`;
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown) => uncaught.push(err);
+    process.on('uncaughtException', onUncaught);
+    let store: Store | undefined;
+    try {
+      await pgAdmin.query(`CREATE DATABASE ${db}`);
+      store = await openStore(pgUrlFor(db));
+      await store.ping(); // leaves an idle client in the pool
+      await pgAdmin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [db]);
+      await sleep(300);
+      assert.deepEqual(uncaught.map(String), []);
+      await store.ping();
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      await store?.close().catch(() => {});
+      await sleep(100);
+      await pgAdmin.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`).catch(() => {});
+      await pgAdmin.end();
+    }
+  });
 });

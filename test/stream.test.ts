@@ -1,13 +1,24 @@
 /**
- * POST /chat/stream through real HTTP against the fake model: SSE framing, incremental delivery,
- * tool events, the seed's browser reader, keep-alives, client hang-ups (upstream aborted, session
- * kept consistent and released), errors inside the stream, and the one-run-per-session rule.
+ * POST /chat/stream against the fake model: SSE framing, tool events and errors inside the stream
+ * (through Fastify's inject()); and, over real HTTP, incremental delivery, the seed's browser
+ * reader, keep-alives, the one-run-per-session rule and client hang-ups (upstream aborted, session
+ * kept consistent and released, no model call once the client has gone, one request log line).
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
+import { loadConfig } from '../src/config.js';
 import type { StreamEvent } from '../src/core/events.js';
+import { createDefaultAgent } from '../src/default-agent.js';
+import { buildApp } from '../src/http/app.js';
+import { openStore } from '../src/store/open-store.js';
+import type { Store } from '../src/store/store.js';
 import { startFakeLlm, type FakeLlm } from './support/fake-llm.js';
-import { fakeModelAgent, parseSse, readChunks, slowTool, startService, type TestService, waitFor } from './support/service.js';
+import { fakeModelAgent, KEY_A, parseSse, readChunks, slowTool, startService, type TestService, waitFor } from './support/service.js';
 
 type Ev<T extends StreamEvent['type']> = Extract<StreamEvent, { type: T }>;
 
@@ -60,10 +71,10 @@ const tokens = (events: StreamEvent[]) =>
     .join('');
 const hasToken = (events: StreamEvent[]) => events.some((e) => e.type === 'token');
 
-describe('POST /chat/stream', () => {
+describe('POST /chat/stream: framing, events and errors', () => {
   let svc: TestService;
   before(async () => {
-    svc = await startService();
+    svc = await startService({ transport: 'inject' });
   });
   after(() => svc.close());
 
@@ -133,20 +144,6 @@ describe('POST /chat/stream', () => {
     assert.equal((events.at(-1) as Ev<'end'>).session_id, start.session_id);
   });
 
-  test('tokens are delivered as they are generated', async () => {
-    svc.fake.enqueue({ text: 'one two three four five', chunks: ['one ', 'two ', 'three ', 'four ', 'five'], delayMs: 150 });
-    const res = await svc.stream({ message: 'count' });
-    const reads: Array<{ text: string; at: number }> = [];
-    const text = await readChunks(res, (chunk, at) => reads.push({ text: chunk, at }));
-    const tokenReads = reads.filter((r) => r.text.includes('"type":"token"'));
-    const endRead = reads.find((r) => r.text.includes('"type":"end"'));
-    assert.ok(endRead);
-    assert.ok(tokenReads.length >= 3, `tokens arrived in ${tokenReads.length} separate read(s)`);
-    const lead = endRead.at - tokenReads[0]!.at;
-    assert.ok(lead >= 300, `first token arrived only ${lead} ms before the end`);
-    assert.equal(tokens(parseSse(text).events.map((e) => e.data)), 'one two three four five');
-  });
-
   test('tool_call and tool_result events arrive in order between tokens', async () => {
     svc.fake.enqueue(
       { text: 'Let me compute. ', toolCalls: [{ id: 'call_s1', name: 'calculator', arguments: { expression: '2+3*4' } }] },
@@ -164,53 +161,6 @@ describe('POST /chat/stream', () => {
     assert.deepEqual(events[callAt], { type: 'tool_call', id: 'call_s1', name: 'calculator', arguments: { expression: '2+3*4' } });
     assert.deepEqual(events[resultAt], { type: 'tool_result', id: 'call_s1', name: 'calculator', result: { expression: '2+3*4', result: 14 } });
     assert.equal((events.at(-1) as Ev<'end'>).reply, 'Let me compute. It is 14.');
-  });
-
-  /** The seed's browser example, ported as-is (plus catching `end` to compare against). */
-  async function browserSnippet(response: Response): Promise<{ output: string; endReply: string | undefined }> {
-    assert.ok(response.body);
-    let output = '';
-    let endReply: string | undefined;
-    const reader = response.body.getReader();
-    const decoder = new TextDecoder();
-    while (true) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      const text = decoder.decode(value);
-      const lines = text.split('\n');
-      for (const line of lines) {
-        if (line.startsWith('data: ')) {
-          const data = JSON.parse(line.slice(6));
-          if (data.type === 'token') output += data.content;
-          if (data.type === 'end') endReply = data.reply; // (not in the seed: to compare)
-        }
-      }
-    }
-    return { output, endReply };
-  }
-
-  const multilingual = ['你好', '，世界', '！', '🌍', '🚀🎉', ' 数学', '：2+2=4', ' 👨‍👩‍👧‍👦', ' café', ' ñ', '…', '中文', '测试', '😀', '结束', '。'];
-
-  test("the seed's browser snippet reads multi-byte text over many paced chunks", async () => {
-    const chunks = [...multilingual, ...multilingual, ...multilingual];
-    const expected = chunks.join('');
-    svc.fake.enqueue({ text: expected, chunks, delayMs: 5 });
-    const response = await svc.stream({ message: 'say something multilingual' });
-    assert.equal(response.status, 200);
-    const { output, endReply } = await browserSnippet(response);
-    assert.equal(output, expected);
-    assert.equal(endReply, expected);
-  });
-
-  test("the seed's browser snippet reads a burst of multi-byte chunks", async () => {
-    const chunks = Array.from({ length: 8 }, () => multilingual).flat();
-    const expected = chunks.join('');
-    svc.fake.enqueue({ text: expected, chunks });
-    const response = await svc.stream({ message: 'say it fast' });
-    assert.equal(response.status, 200);
-    const { output, endReply } = await browserSnippet(response);
-    assert.equal(output, expected);
-    assert.equal(endReply, expected);
   });
 
   test('upstream 500 in a stream: error event then end, last; HTTP 200', async () => {
@@ -266,6 +216,75 @@ describe('POST /chat/stream', () => {
     assert.equal((events.at(-1) as Ev<'end'>).reply, 'abcdefghijkl');
     const messages = await getMessages(svc, 'stream-reset');
     assert.deepEqual(messages.at(-1), { ...messages.at(-1), role: 'assistant', content: 'abcdefghijkl', interrupted: true });
+  });
+});
+
+describe("POST /chat/stream as it happens: delivery, the seed's browser reader, one run per session, hang-ups", () => {
+  let svc: TestService;
+  before(async () => {
+    svc = await startService();
+  });
+  after(() => svc.close());
+
+  test('tokens are delivered as they are generated', async () => {
+    svc.fake.enqueue({ text: 'one two three four five', chunks: ['one ', 'two ', 'three ', 'four ', 'five'], delayMs: 150 });
+    const res = await svc.stream({ message: 'count' });
+    const reads: Array<{ text: string; at: number }> = [];
+    const text = await readChunks(res, (chunk, at) => reads.push({ text: chunk, at }));
+    const tokenReads = reads.filter((r) => r.text.includes('"type":"token"'));
+    const endRead = reads.find((r) => r.text.includes('"type":"end"'));
+    assert.ok(endRead);
+    assert.ok(tokenReads.length >= 3, `tokens arrived in ${tokenReads.length} separate read(s)`);
+    const lead = endRead.at - tokenReads[0]!.at;
+    assert.ok(lead >= 300, `first token arrived only ${lead} ms before the end`);
+    assert.equal(tokens(parseSse(text).events.map((e) => e.data)), 'one two three four five');
+  });
+
+  /** The seed's browser example, ported as-is (plus catching `end` to compare against). */
+  async function browserSnippet(response: Response): Promise<{ output: string; endReply: string | undefined }> {
+    assert.ok(response.body);
+    let output = '';
+    let endReply: string | undefined;
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    while (true) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      const text = decoder.decode(value);
+      const lines = text.split('\n');
+      for (const line of lines) {
+        if (line.startsWith('data: ')) {
+          const data = JSON.parse(line.slice(6)) as StreamEvent;
+          if (data.type === 'token') output += data.content;
+          if (data.type === 'end') endReply = data.reply; // (not in the seed: to compare)
+        }
+      }
+    }
+    return { output, endReply };
+  }
+
+  const multilingual = ['你好', '，世界', '！', '🌍', '🚀🎉', ' 数学', '：2+2=4', ' 👨‍👩‍👧‍👦', ' café', ' ñ', '…', '中文', '测试', '😀', '结束', '。'];
+
+  test("the seed's browser snippet reads multi-byte text over many paced chunks", async () => {
+    const chunks = [...multilingual, ...multilingual, ...multilingual];
+    const expected = chunks.join('');
+    svc.fake.enqueue({ text: expected, chunks, delayMs: 5 });
+    const response = await svc.stream({ message: 'say something multilingual' });
+    assert.equal(response.status, 200);
+    const { output, endReply } = await browserSnippet(response);
+    assert.equal(output, expected);
+    assert.equal(endReply, expected);
+  });
+
+  test("the seed's browser snippet reads a burst of multi-byte chunks", async () => {
+    const chunks = Array.from({ length: 8 }, () => multilingual).flat();
+    const expected = chunks.join('');
+    svc.fake.enqueue({ text: expected, chunks });
+    const response = await svc.stream({ message: 'say it fast' });
+    assert.equal(response.status, 200);
+    const { output, endReply } = await browserSnippet(response);
+    assert.equal(output, expected);
+    assert.equal(endReply, expected);
   });
 
   test('409 session_busy while a stream runs on the session; free again once it ends', async () => {
@@ -466,5 +485,96 @@ describe('POST /chat/stream hang-up during a running tool', () => {
     assert.equal(next.status, 200);
     // The unused queued reply answers this one; what matters is that it is a fresh request.
     assert.equal(fake.requests.length, 2);
+  });
+});
+
+describe('client hang-ups on /chat and /chat/stream', () => {
+  let fake: FakeLlm;
+  before(async () => {
+    fake = await startFakeLlm();
+  });
+  after(() => fake.close());
+
+  /** `inner` with a slow claimRun (a busy database), which widens the window between the request and the run. */
+  function slowClaims(inner: Store, ms: number): Store {
+    return new Proxy(inner, {
+      get(target, prop) {
+        if (prop === 'claimRun') {
+          return async (id: string, until: number) => {
+            await sleep(ms);
+            return target.claimRun(id, until);
+          };
+        }
+        const value: unknown = Reflect.get(target, prop);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+  }
+
+  test('a hang-up while the turn is being set up still stops the run: no model call is made', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'agent-api-hangup-'));
+    const inner = await openStore(`sqlite:${join(dir, 'x.db')}`);
+    const svc = await startService({ fake, store: slowClaims(inner, 300) });
+    try {
+      for (const path of ['/chat/stream', '/chat']) {
+        const n = fake.requests.length;
+        const ac = new AbortController();
+        const pending = svc.request(path, { method: 'POST', json: { message: 'hello?' }, signal: ac.signal }).catch(() => undefined);
+        await sleep(100);
+        ac.abort();
+        await pending;
+        await sleep(400);
+        await waitFor(() => svc.server.activeRuns === 0, 'the run to end');
+        assert.equal(fake.requests.length, n, `${path}: the model was called for a client that had gone`);
+      }
+    } finally {
+      await svc.close();
+      await inner.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a hung-up request still writes its one request log line', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        for (const l of chunk.toString('utf8').split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
+        cb();
+      },
+    });
+    const store = await openStore('sqlite::memory:');
+    const config = loadConfig({ LLM_BASE_URL: fake.url, LLM_MODEL: 'fake-model', LLM_MAX_RETRIES: '0' });
+    const { app, turns } = await buildApp({ agent: createDefaultAgent(config), store, apiKeys: [KEY_A], logger: { level: 'info', stream } });
+    try {
+      await app.listen({ host: '127.0.0.1', port: 0 });
+      const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+      for (const [path, id] of [
+        ['/chat/stream', 'hangup-stream'],
+        ['/chat', 'hangup-chat'],
+      ] as const) {
+        fake.enqueue({ text: 'x'.repeat(40), delayMs: 50 });
+        const ac = new AbortController();
+        const headers = { 'content-type': 'application/json', 'x-api-key': KEY_A, 'x-request-id': id };
+        const done = fetch(`${url}${path}`, { method: 'POST', headers, body: JSON.stringify({ message: 'hi' }), signal: ac.signal })
+          .then((r) => r.body?.getReader().read())
+          .catch(() => undefined);
+        await sleep(250);
+        ac.abort();
+        await done;
+        await waitFor(() => turns.activeRuns === 0, 'the run to end');
+      }
+      await sleep(100);
+      const requestLines = (id: string) => lines.filter((l) => l['request_id'] === id && l['msg'] === 'request');
+      assert.equal(requestLines('hangup-stream').length, 1, JSON.stringify(lines));
+      assert.equal(requestLines('hangup-stream')[0]!['status'], 200, 'the stream had started');
+      assert.equal(requestLines('hangup-chat').length, 1, JSON.stringify(lines));
+      assert.equal(requestLines('hangup-chat')[0]!['status'], 499, 'nobody received the /chat response');
+      assert.equal(requestLines('hangup-chat')[0]!['path'], '/chat');
+    } finally {
+      // fetch opens a fresh connection after an abort and never uses it; only createAgentServer's close() sweeps those.
+      app.server.closeAllConnections();
+      await app.close();
+      await store.close();
+    }
   });
 });

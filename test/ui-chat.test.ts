@@ -8,8 +8,6 @@ import { after, before, describe, test } from 'node:test';
 import { DefaultChatTransport, parseJsonEventStream, readUIMessageStream, uiMessageChunkSchema, type UIMessage, type UIMessageChunk } from 'ai';
 import { KEY_A, KEY_B, readChunks, startService, type TestService, waitFor } from './support/service.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 let counter = 0;
 const userMessage = (text: string): UIMessage => ({ id: `u${++counter}`, role: 'user', parts: [{ type: 'text', text }] });
 
@@ -130,11 +128,12 @@ describe('POST /v1/ui/chat (AI SDK UI message stream)', () => {
     });
     const { message, errors } = await finalMessage(stream);
     assert.deepEqual(errors, []);
+    assert.ok(message, 'a message was read');
     assert.deepEqual(
-      message?.parts.map((p) => p.type),
+      message.parts.map((p) => p.type),
       ['step-start', 'tool-calculator', 'step-start', 'text'],
     );
-    const part = message!.parts[1] as { type: string; toolCallId: string; state: string; input: unknown; output: unknown };
+    const part = message.parts[1] as { type: string; toolCallId: string; state: string; input: unknown; output: unknown };
     assert.equal(part.toolCallId, 'call_ui1');
     assert.equal(part.state, 'output-available');
     assert.deepEqual(part.input, { expression: '2 + 3 * 4' });
@@ -146,7 +145,13 @@ describe('POST /v1/ui/chat (AI SDK UI message stream)', () => {
     const id = 'ui-continuity';
     svc.fake.enqueue({ text: 'First answer.' });
     const first = await finalMessage(
-      await transport().sendMessages({ chatId: id, messages: [userMessage('first question')], trigger: 'submit-message', messageId: undefined, abortSignal: undefined }),
+      await transport().sendMessages({
+        chatId: id,
+        messages: [userMessage('first question')],
+        trigger: 'submit-message',
+        messageId: undefined,
+        abortSignal: undefined,
+      }),
     );
     assert.equal(textOf(first.message), 'First answer.');
 
@@ -155,10 +160,16 @@ describe('POST /v1/ui/chat (AI SDK UI message stream)', () => {
     // The client's own copy of the history is not what the model sees; the stored session is.
     const history: UIMessage[] = [userMessage('first question'), { ...first.message!, id: 'a1' }];
     const second = await finalMessage(
-      await transport().sendMessages({ chatId: id, messages: [...history, userMessage('second question')], trigger: 'submit-message', messageId: undefined, abortSignal: undefined }),
+      await transport().sendMessages({
+        chatId: id,
+        messages: [...history, userMessage('second question')],
+        trigger: 'submit-message',
+        messageId: undefined,
+        abortSignal: undefined,
+      }),
     );
     assert.equal(textOf(second.message), 'Second answer.');
-    const sent = (svc.fake.requests[n]!.body as { messages: Array<{ role: string; content: unknown }> }).messages.filter((m) => m.role !== 'system');
+    const sent = svc.fake.requests[n]!.body.messages.filter((m) => m.role !== 'system');
     assert.deepEqual(
       sent.map((m) => [m.role, m.content]),
       [
@@ -210,13 +221,23 @@ describe('POST /v1/ui/chat (AI SDK UI message stream)', () => {
     const n = svc.fake.requests.length;
     const res = await post({
       id: 'ui-parts',
-      messages: [{ id: 'm1', role: 'user', parts: [{ type: 'text', text: 'one ' }, { type: 'file', url: 'data:,', mediaType: 'text/plain' }, { type: 'text', text: 'two' }] }],
+      messages: [
+        {
+          id: 'm1',
+          role: 'user',
+          parts: [
+            { type: 'text', text: 'one ' },
+            { type: 'file', url: 'data:,', mediaType: 'text/plain' },
+            { type: 'text', text: 'two' },
+          ],
+        },
+      ],
       trigger: 'submit-message',
       extra: 'ignored',
     });
     assert.equal(res.status, 200);
     await readChunks(res);
-    const sent = (svc.fake.requests[n]!.body as { messages: Array<{ role: string; content: unknown }> }).messages;
+    const sent = svc.fake.requests[n]!.body.messages;
     assert.deepEqual(sent.at(-1), { role: 'user', content: 'one two' });
   });
 
@@ -227,10 +248,7 @@ describe('POST /v1/ui/chat (AI SDK UI message stream)', () => {
     const lines = dataLines(await readChunks(res));
     assert.equal(lines.at(-1), '[DONE]');
     const chunks = lines.slice(0, -1).map((l) => JSON.parse(l) as UIMessageChunk);
-    assert.deepEqual(
-      chunks.map((c) => c.type).slice(-5),
-      ['text-delta', 'text-end', 'finish-step', 'error', 'finish'],
-    );
+    assert.deepEqual(chunks.map((c) => c.type).slice(-5), ['text-delta', 'text-end', 'finish-step', 'error', 'finish']);
     const error = chunks.at(-2) as Extract<UIMessageChunk, { type: 'error' }>;
     assert.ok(error.errorText.length > 0);
     assert.deepEqual(chunks.at(-1), { type: 'finish', finishReason: 'error' });
@@ -246,7 +264,13 @@ describe('POST /v1/ui/chat (AI SDK UI message stream)', () => {
     const first = svc.fake.requests.length;
     svc.fake.enqueue({ text: 'z'.repeat(80), delayMs: 150 });
     const ac = new AbortController();
-    const stream = await transport().sendMessages({ chatId: 'ui-abort', messages: [userMessage('talk')], trigger: 'submit-message', messageId: undefined, abortSignal: ac.signal });
+    const stream = await transport().sendMessages({
+      chatId: 'ui-abort',
+      messages: [userMessage('talk')],
+      trigger: 'submit-message',
+      messageId: undefined,
+      abortSignal: ac.signal,
+    });
     const reader = stream.getReader();
     for (;;) {
       const { done, value } = await reader.read();
@@ -263,7 +287,13 @@ describe('POST /v1/ui/chat (AI SDK UI message stream)', () => {
 
     svc.fake.enqueue({ text: 'back' });
     const next = await finalMessage(
-      await transport().sendMessages({ chatId: 'ui-abort', messages: [userMessage('again')], trigger: 'submit-message', messageId: undefined, abortSignal: undefined }),
+      await transport().sendMessages({
+        chatId: 'ui-abort',
+        messages: [userMessage('again')],
+        trigger: 'submit-message',
+        messageId: undefined,
+        abortSignal: undefined,
+      }),
     );
     assert.equal(textOf(next.message), 'back');
   });

@@ -62,7 +62,13 @@ const bareAgent = {
 const config = loadConfig();
 const agent = bare
   ? bareAgent
-  : createAgent({ model, tools: defaultTools, maxSteps: config.AGENT_MAX_STEPS, historyWindow: config.AGENT_HISTORY_MESSAGES, timeoutMs: config.LLM_TIMEOUT_MS });
+  : createAgent({
+      model,
+      tools: defaultTools,
+      maxSteps: config.AGENT_MAX_STEPS,
+      historyWindow: config.AGENT_HISTORY_MESSAGES,
+      timeoutMs: config.LLM_TIMEOUT_MS,
+    });
 const server = await createAgentServer({ agent, config });
 // Under --expose-gc, SIGUSR2 runs a full collection: memory per open stream is then measured as
 // what the streams retain, not as garbage V8 has not yet collected.

@@ -15,7 +15,9 @@ const server = http.createServer((req, res) => {
     req.on('data', (d) => (body += d));
     req.on('end', () => {
       const { session_id } = JSON.parse(body);
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ reply: '这是 Agent 的回复', session_id: session_id ?? randomUUID(), tool_calls: [] }));
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ reply: '这是 Agent 的回复', session_id: session_id ?? randomUUID(), tool_calls: [] }));
     });
     return;
   }

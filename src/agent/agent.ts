@@ -160,7 +160,8 @@ function withToolTiming(tools: ToolSet): ToolSet {
         const idle = (options.experimental_context as RunContext | undefined)?.idle;
         idle?.pause();
         try {
-          return await execute(input, options);
+          const output: unknown = await execute(input, options);
+          return output;
         } finally {
           idle?.resume();
         }

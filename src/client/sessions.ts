@@ -11,7 +11,10 @@ export class Sessions {
   }
 
   async get(id: string, options: { limit?: number; after?: number; signal?: AbortSignal } = {}): Promise<SessionDetail> {
-    const res = await this.http.request('GET', `/sessions/${encodeURIComponent(id)}`, { query: { limit: options.limit, after: options.after }, signal: options.signal });
+    const res = await this.http.request('GET', `/sessions/${encodeURIComponent(id)}`, {
+      query: { limit: options.limit, after: options.after },
+      signal: options.signal,
+    });
     return this.http.json<SessionDetail>(res, options.signal);
   }
 

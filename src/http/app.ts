@@ -51,10 +51,7 @@ const logged = new WeakSet<FastifyRequest>();
 function logRequest(request: FastifyRequest, reply: FastifyReply, status = reply.statusCode): void {
   if (logged.has(request)) return;
   logged.add(request);
-  request.log.info(
-    { method: request.method, path: request.url.split('?')[0], status, duration_ms: Math.round(reply.elapsedTime * 100) / 100 },
-    'request',
-  );
+  request.log.info({ method: request.method, path: request.url.split('?')[0], status, duration_ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request');
 }
 
 export interface App {
@@ -141,7 +138,11 @@ export async function buildApp(options: AppOptions): Promise<App> {
     if (!owner) {
       throw new ApiError(
         'unauthorized',
-        header ? 'The X-API-Key header holds an unknown key' : bearer ? 'The Authorization bearer key is unknown' : 'The X-API-Key header (or Authorization: Bearer <key>) is missing',
+        header
+          ? 'The X-API-Key header holds an unknown key'
+          : bearer
+            ? 'The Authorization bearer key is unknown'
+            : 'The X-API-Key header (or Authorization: Bearer <key>) is missing',
       );
     }
     request.owner = owner;
@@ -153,7 +154,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
       timeWindow: 60_000,
       keyGenerator: (request) => request.owner || request.ip,
       allowList: (request) => Boolean(request.routeOptions.config.public),
-      errorResponseBuilder: (_request, context) => new ApiError('rate_limited', `Rate limit of ${context.max} requests per minute exceeded; retry in ${Math.ceil(context.ttl / 1000)} s`),
+      errorResponseBuilder: (_request, context) =>
+        new ApiError('rate_limited', `Rate limit of ${context.max} requests per minute exceeded; retry in ${Math.ceil(context.ttl / 1000)} s`),
     });
   }
 

@@ -29,7 +29,11 @@ export function toApiError(error: unknown): ApiError {
 }
 
 /** 5xx are logged (with the stack only when the cause is unknown); client errors are the client's business. */
-export function logApiError(log: { error: (obj: object, msg: string) => void; warn: (obj: object, msg: string) => void }, apiError: ApiError, error: unknown): void {
+export function logApiError(
+  log: { error: (obj: object, msg: string) => void; warn: (obj: object, msg: string) => void },
+  apiError: ApiError,
+  error: unknown,
+): void {
   if (apiError.status >= 500 && apiError.code === 'internal_error') log.error({ err: error }, 'unhandled error');
   else if (apiError.status >= 500) log.warn({ code: apiError.code, err: error }, apiError.message);
 }

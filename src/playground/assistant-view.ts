@@ -74,7 +74,11 @@ export class AssistantView {
 
   note(kind: 'stopped' | 'error' | 'interrupted' | 'empty', text: string): void {
     this.flush();
-    const el = h('div', { class: `msg-note note-${kind}`, 'data-testid': 'message-note', 'data-kind': kind, role: kind === 'error' ? 'alert' : 'status' }, text);
+    const el = h(
+      'div',
+      { class: `msg-note note-${kind}`, 'data-testid': 'message-note', 'data-kind': kind, role: kind === 'error' ? 'alert' : 'status' },
+      text,
+    );
     this.thread.keepScrolled(() => this.insert(el));
   }
 

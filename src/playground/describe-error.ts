@@ -27,10 +27,7 @@ export function describeError(err: unknown, midStream = false): string {
   if (err instanceof NotFoundError) return 'That session no longer exists (it was deleted, or belongs to another key).';
   if (err instanceof ValidationError) return `The service refused the message: ${err.message}`;
   if (err instanceof UpstreamError) {
-    return withRequestId(
-      err.code === 'upstream_timeout' ? 'The model did not answer in time. Try again.' : `The model provider failed: ${err.message}`,
-      err,
-    );
+    return withRequestId(err.code === 'upstream_timeout' ? 'The model did not answer in time. Try again.' : `The model provider failed: ${err.message}`, err);
   }
   if (err instanceof NetworkError || err instanceof TypeError) {
     if (!navigator.onLine) return 'You appear to be offline. Check the network connection and try again.';

@@ -11,11 +11,7 @@
  */
 
 export type Inline =
-  | { t: 'text'; v: string }
-  | { t: 'code'; v: string }
-  | { t: 'br' }
-  | { t: 'strong' | 'em' | 'del'; c: Inline[] }
-  | { t: 'link'; href: string; c: Inline[] };
+  { t: 'text'; v: string } | { t: 'code'; v: string } | { t: 'br' } | { t: 'strong' | 'em' | 'del'; c: Inline[] } | { t: 'link'; href: string; c: Inline[] };
 
 export type Block =
   | { t: 'p'; c: Inline[] }
@@ -361,7 +357,10 @@ function parseLink(src: string, start: number, depth: number): { nodes: Inline[]
   if (end === -1) return undefined;
   const text = parseInline(src.slice(start + 1, close), depth + 1);
   // A title ("…") after the URL is allowed and dropped.
-  const target = src.slice(close + 2, end).trim().replace(/\s+["'].*["']$/, '');
+  const target = src
+    .slice(close + 2, end)
+    .trim()
+    .replace(/\s+["'].*["']$/, '');
   const href = safeHref(target);
   return { nodes: href ? [{ t: 'link', href, c: text }] : text, end: end + 1 };
 }

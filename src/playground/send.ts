@@ -88,9 +88,7 @@ export class Sender {
           outcome = 'error';
           reply.note(
             'error',
-            event.code === 'upstream_timeout'
-              ? `The model did not answer in time: ${event.message}`
-              : `The model failed while answering: ${event.message}`,
+            event.code === 'upstream_timeout' ? `The model did not answer in time: ${event.message}` : `The model failed while answering: ${event.message}`,
           );
           break;
         case 'end':

@@ -88,7 +88,11 @@ export class SessionList {
     open.appendChild(h('span', { class: 'session-meta' }, `${relativeTime(s.updated_at)} · ${count}`));
     open.addEventListener('click', () => this.actions.open(s.id));
 
-    const del = h('button', { class: 'session-delete', type: 'button', 'data-testid': 'delete-session', 'aria-label': `Delete “${sessionLabel(s)}”`, title: 'Delete' }, '×');
+    const del = h(
+      'button',
+      { class: 'session-delete', type: 'button', 'data-testid': 'delete-session', 'aria-label': `Delete “${sessionLabel(s)}”`, title: 'Delete' },
+      '×',
+    );
     let armed: ReturnType<typeof setTimeout> | undefined;
     del.addEventListener('click', (e) => {
       e.stopPropagation();

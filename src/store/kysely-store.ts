@@ -50,7 +50,12 @@ function turnQueries(db: Kysely<Database>) {
         .where('id', '=', a(1))
         .where((eb) => eb.or([eb('busy_until', 'is', null), eb('busy_until', '<', a(2))])),
     ),
-    setBusyUntil: precompile((a) => db.updateTable('sessions').set({ busy_until: a(0) }).where('id', '=', a(1))),
+    setBusyUntil: precompile((a) =>
+      db
+        .updateTable('sessions')
+        .set({ busy_until: a(0) })
+        .where('id', '=', a(1)),
+    ),
   };
 }
 

@@ -75,7 +75,8 @@ export interface RawResponse {
   status: number;
   headers: http.IncomingHttpHeaders;
   text: string;
-  json(): any;
+  /** The body parsed as JSON, typed as the caller expects (not validated). */
+  json<T = unknown>(): T;
 }
 
 const children = new Set<ChildService>();
@@ -147,7 +148,7 @@ function rawRequest(port: number, path: string, options: { method?: string; key?
         res.on('error', reject);
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: () => JSON.parse(text) });
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: <T>() => JSON.parse(text) as T });
         });
       },
     );

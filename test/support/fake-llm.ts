@@ -19,11 +19,35 @@ export type FakeReply =
   | { hang: true }
   | { resetAfter: number; text: string; delayMs?: number };
 
+/** A Chat Completions message as an OpenAI-compatible client sends it. */
+export interface WireMessage {
+  role: string;
+  content: string | null;
+  tool_calls?: Array<{ id: string; type: 'function'; function: { name: string; arguments: string } }>;
+  tool_call_id?: string;
+}
+
+/** A Chat Completions request body as an OpenAI-compatible client sends it: the fields tests read are typed, others pass through. */
+export interface ChatCompletionRequest {
+  model?: string;
+  messages: WireMessage[];
+  tools?: Array<{ type: 'function'; function: { name: string; description?: string; parameters?: unknown } }>;
+  stream?: boolean;
+  stream_options?: { include_usage?: boolean };
+  [field: string]: unknown;
+}
+
 export interface RecordedRequest {
   method: string;
   path: string;
   headers: http.IncomingHttpHeaders;
-  body: any;
+  /**
+   * The parsed JSON body, not validated: the fake trusts its clients to send the shape above.
+   * A body that is not a JSON object is recorded as `{ messages: [] }` (and answered 400); see `rawBody`.
+   */
+  body: ChatCompletionRequest;
+  /** The body as received. */
+  rawBody: string;
   /** True once the client hung up before we finished the response. */
   aborted: boolean;
   /** True once we fully finished writing the response. */
@@ -69,10 +93,7 @@ function contentPieces(reply: { text: string; chunks?: string[] }): string[] {
   return reply.chunks ?? splitText(reply.text);
 }
 
-function usageOf(
-  override: { prompt_tokens: number; completion_tokens: number } | undefined,
-  contentChunks: number,
-): Usage {
+function usageOf(override: { prompt_tokens: number; completion_tokens: number } | undefined, contentChunks: number): Usage {
   const prompt_tokens = override?.prompt_tokens ?? DEFAULT_PROMPT_TOKENS;
   const completion_tokens = override?.completion_tokens ?? contentChunks;
   return { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens };
@@ -167,12 +188,14 @@ export async function startFakeLlm({ port: wantedPort = 0 }: { port?: number } =
     }
 
     const ac = new AbortController();
-    let rec: RecordedRequest | undefined;
+    // Set once the body is read; the close handler may run before that.
+    const state: { rec?: RecordedRequest } = {};
     // A reset we cause ourselves is not a client hang-up; keep `aborted` meaning what it says.
     let selfDestroyed = false;
     // Without this, a write racing a client hang-up would surface as an unhandled 'error'.
     res.on('error', () => {});
     res.on('close', () => {
+      const { rec } = state;
       if (res.writableFinished || rec?.finished) return;
       ac.abort();
       if (rec && !selfDestroyed) {
@@ -188,12 +211,14 @@ export async function startFakeLlm({ port: wantedPort = 0 }: { port?: number } =
       return; // client went away mid-upload; nothing to answer
     }
 
-    let body: any;
+    let body: ChatCompletionRequest;
     let parseError: string | undefined;
     try {
-      body = JSON.parse(raw);
+      const parsed: unknown = JSON.parse(raw);
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not a JSON object');
+      body = parsed as ChatCompletionRequest;
     } catch (err) {
-      body = raw;
+      body = { messages: [] };
       parseError = (err as Error).message;
     }
 
@@ -202,10 +227,11 @@ export async function startFakeLlm({ port: wantedPort = 0 }: { port?: number } =
       path: url.pathname,
       headers: req.headers,
       body,
+      rawBody: raw,
       aborted: ac.signal.aborted,
       finished: false,
     };
-    rec = record;
+    state.rec = record;
     requests.push(record);
     notify();
     if (ac.signal.aborted) return;
@@ -225,9 +251,9 @@ export async function startFakeLlm({ port: wantedPort = 0 }: { port?: number } =
     const signal = ac.signal;
     const id = `chatcmpl-fake-${++completionCounter}`;
     const created = Math.floor(Date.now() / 1000);
-    const model: unknown = body?.model ?? 'fake-model';
-    const stream = body?.stream === true;
-    const includeUsage = body?.stream_options?.include_usage === true;
+    const model = body.model ?? 'fake-model';
+    const stream = body.stream === true;
+    const includeUsage = body.stream_options?.include_usage === true;
 
     // Skipping writes once the client is gone is what guarantees nothing is written after an abort.
     const live = (): boolean => !signal.aborted && !res.destroyed;

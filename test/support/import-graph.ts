@@ -78,7 +78,11 @@ export function importsOf(root: string, from: string): ModuleImport[] {
   const source = ts.createSourceFile(from, text, ts.ScriptTarget.Latest, false, ts.ScriptKind.TS);
   const found: ModuleImport[] = [];
   const add = (specifier: string, typeOnly: boolean) => {
-    const target = specifier.startsWith('.') ? relative(root, resolve(root, dirname(from), specifier.replace(/\.js$/, '.ts'))).split('\\').join('/') : undefined;
+    const target = specifier.startsWith('.')
+      ? relative(root, resolve(root, dirname(from), specifier.replace(/\.js$/, '.ts')))
+          .split('\\')
+          .join('/')
+      : undefined;
     found.push({ from, specifier, target, typeOnly });
   };
   const visit = (node: ts.Node) => {

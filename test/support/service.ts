@@ -1,11 +1,13 @@
 /**
- * Starts the real service on a loopback port (real HTTP, real store) wired to a fake LLM, and
- * gives tests small helpers to call it. Everything a test starts, `close()` stops.
+ * Starts the real service (real store) wired to a fake LLM, and gives tests small helpers to call
+ * it: over a real loopback socket (the default) or, with `transport: 'inject'`, through Fastify's
+ * inject() with no socket at all. Everything a test starts, `close()` stops.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tool, type ToolSet } from 'ai';
+import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { createAgent, type Agent } from '../../src/agent/agent.js';
 import { createChatModel } from '../../src/agent/chat-model.js';
@@ -38,12 +40,16 @@ export function slowTool(counts: { started: number; finished: number }) {
 }
 
 export interface TestService {
-  url: string;
+  /** The base URL of the listening service; throws under `transport: 'inject'` (nothing listens). */
+  readonly url: string;
   fake: FakeLlm;
   server: AgentServer;
   /** Directory holding the SQLite file; removed by close() unless `keepDir`. */
   dir: string;
-  /** fetch relative to the service with KEY_A unless `key` (null = no key) is given. */
+  /**
+   * A request relative to the service with KEY_A unless `key` (null = no key) is given: `fetch`
+   * over the socket, or inject() answered with an equivalent (fully buffered) Response.
+   */
   request(path: string, init?: RequestInit & { key?: string | null; json?: unknown }): Promise<Response>;
   chat(body: unknown, key?: string): Promise<Response>;
   stream(body: unknown, key?: string, signal?: AbortSignal): Promise<Response>;
@@ -62,6 +68,42 @@ export interface StartOptions {
   fake?: FakeLlm;
   /** No LLM_BASE_URL/LLM_MODEL: the service must start unconfigured. */
   noModel?: boolean;
+  /**
+   * `socket` (default): the service listens on a loopback port and requests are real HTTP.
+   * `inject`: it never listens; requests go through Fastify's inject() and come back whole, as a
+   * standard Response. Keep `socket` for what only a socket shows: client hang-ups, keep-alive,
+   * shutdown, delivery as it happens, and real clients (openai, the AI SDK, AgentClient).
+   */
+  transport?: 'socket' | 'inject';
+}
+
+/** Statuses whose Response must have a null body (the Response constructor refuses one). */
+const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
+
+/** What `fetch(path, init)` would have answered, through `app.inject()` instead of a socket. */
+async function injectFetch(app: FastifyInstance, path: string, init: RequestInit): Promise<Response> {
+  if (init.signal) throw new Error("transport 'inject' cannot hang up: a test that aborts needs transport 'socket'");
+  const headers = new Headers(init.headers);
+  let payload: string | Buffer | undefined;
+  if (typeof init.body === 'string') {
+    payload = init.body;
+    // As fetch does for a string body.
+    if (!headers.has('content-type')) headers.set('content-type', 'text/plain;charset=UTF-8');
+  } else if (init.body instanceof Uint8Array) {
+    payload = Buffer.from(init.body);
+  } else if (init.body !== undefined && init.body !== null) {
+    throw new Error("transport 'inject' takes a string or bytes as the request body");
+  }
+  const method = (init.method ?? 'GET').toUpperCase();
+  const res = await app.inject({ method, url: path, headers: Object.fromEntries(headers), ...(payload === undefined ? {} : { payload }) });
+
+  const out = new Headers();
+  for (const [name, value] of Object.entries(res.headers)) {
+    if (value === undefined) continue;
+    for (const v of Array.isArray(value) ? value : [value]) out.append(name, String(v));
+  }
+  const nullBody = NULL_BODY_STATUSES.has(res.statusCode) || method === 'HEAD';
+  return new Response(nullBody ? null : new Uint8Array(res.rawPayload), { status: res.statusCode, statusText: res.statusMessage, headers: out });
 }
 
 export async function startService(options: StartOptions = {}): Promise<TestService> {
@@ -82,18 +124,25 @@ export async function startService(options: StartOptions = {}): Promise<TestServ
     ...(options.agent ? { agent: options.agent } : {}),
     ...(options.store ? { store: options.store } : {}),
   });
-  const url = (await server.listen()).replace('0.0.0.0', '127.0.0.1');
+  const inject = options.transport === 'inject';
+  let url: string | undefined;
+  if (inject) await server.app.ready();
+  else url = (await server.listen()).replace('0.0.0.0', '127.0.0.1');
+  const send = (path: string, init: RequestInit): Promise<Response> => (url === undefined ? injectFetch(server.app, path, init) : fetch(url + path, init));
 
   const request: TestService['request'] = (path, init = {}) => {
     const { key = KEY_A, json, headers, ...rest } = init;
     const h = new Headers(headers);
     if (key !== null && !h.has('x-api-key')) h.set('x-api-key', key);
     if (json !== undefined) h.set('content-type', 'application/json');
-    return fetch(url + path, { ...rest, headers: h, ...(json !== undefined ? { body: JSON.stringify(json) } : {}) });
+    return send(path, { ...rest, headers: h, ...(json !== undefined ? { body: JSON.stringify(json) } : {}) });
   };
 
   return {
-    url,
+    get url() {
+      if (url === undefined) throw new Error("this service does not listen (transport: 'inject'): it has no URL");
+      return url;
+    },
     fake,
     server,
     dir,

@@ -105,8 +105,8 @@ export function evaluateExpression(src: string): number {
 
   const unary = (): number =>
     nest(() => {
-      if (isOp('-')) return i++, -unary();
-      if (isOp('+')) return i++, unary();
+      if (isOp('-')) return (i++, -unary());
+      if (isOp('+')) return (i++, unary());
       return power();
     });
 
@@ -122,7 +122,7 @@ export function evaluateExpression(src: string): number {
   const atom = (): number => {
     const t = peek();
     if (!t) throw new ExpressionError('Unexpected end of expression');
-    if (t.kind === 'num') return i++, t.value;
+    if (t.kind === 'num') return (i++, t.value);
     if (t.kind === 'op' && t.value === '(') {
       i++;
       const v = expr();

@@ -40,7 +40,8 @@ export const ChatCompletionRequest = z
     const last = body.messages[i];
     if (!last) return;
     if (last.role !== 'user') ctx.addIssue({ code: 'custom', path: ['messages', i, 'role'], message: "The last message must have role 'user'" });
-    else if (textOf(last.content).trim() === '') ctx.addIssue({ code: 'custom', path: ['messages', i, 'content'], message: 'The last user message must have text content' });
+    else if (textOf(last.content).trim() === '')
+      ctx.addIssue({ code: 'custom', path: ['messages', i, 'content'], message: 'The last user message must have text content' });
     else if (textOf(last.content).length > MAX_MESSAGE_CHARS)
       ctx.addIssue({ code: 'custom', path: ['messages', i, 'content'], message: `The last user message is over ${MAX_MESSAGE_CHARS} characters` });
   });
@@ -101,7 +102,11 @@ function historyOf(messages: ChatCompletionBody['messages']): ChatMessage[] {
   return history;
 }
 
-const openAiUsage = (u: Usage): z.output<typeof OpenAiUsage> => ({ prompt_tokens: u.input_tokens, completion_tokens: u.output_tokens, total_tokens: u.total_tokens });
+const openAiUsage = (u: Usage): z.output<typeof OpenAiUsage> => ({
+  prompt_tokens: u.input_tokens,
+  completion_tokens: u.output_tokens,
+  total_tokens: u.total_tokens,
+});
 
 interface ChunkContext {
   id: string;

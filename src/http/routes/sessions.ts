@@ -30,7 +30,7 @@ export const sessionRoutes: FastifyPluginAsyncZod<{ store: Store }> = async (app
     {
       schema: {
         tags: ['sessions'],
-        summary: "A session and its messages, tool calls and results included",
+        summary: 'A session and its messages, tool calls and results included',
         params: SessionParams,
         querystring: GetSessionQuery,
         response: { 200: SessionDetail, 400: ErrorBody, 404: ErrorBody, ...authErrors },

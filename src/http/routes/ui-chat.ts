@@ -44,7 +44,8 @@ export const UIChatRequest = z
   .superRefine((body, ctx) => {
     const last = lastUserText(body.messages);
     if (!last) ctx.addIssue({ code: 'custom', path: ['messages'], message: 'must contain a user message' });
-    else if (last.text.trim().length === 0) ctx.addIssue({ code: 'custom', path: ['messages', last.index, 'parts'], message: 'the last user message has no text' });
+    else if (last.text.trim().length === 0)
+      ctx.addIssue({ code: 'custom', path: ['messages', last.index, 'parts'], message: 'the last user message has no text' });
     else if (last.text.length > MAX_MESSAGE_CHARS)
       ctx.addIssue({ code: 'custom', path: ['messages', last.index, 'parts'], message: `the last user message is over ${MAX_MESSAGE_CHARS} characters` });
   });
