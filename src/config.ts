@@ -57,6 +57,8 @@ const schema = z.object({
   SHUTDOWN_GRACE_MS: intIn(0, 3_600_000).default(10_000),
   RATE_LIMIT_PER_MINUTE: intIn(0, 1_000_000).default(0),
   BODY_LIMIT_BYTES: intIn(1024, 100 * 1024 * 1024).default(1024 * 1024),
+  RUN_EVENTS_TTL_S: intIn(1, 30 * 24 * 3600).default(600),
+  RUN_LEASE_MS: intIn(1000, 3_600_000).default(15_000),
 });
 
 export type Config = z.output<typeof schema>;

@@ -7,14 +7,14 @@ import { createDefaultAgent } from './default-agent.js';
 import { generateApiKey } from './http/api-keys.js';
 import { buildApp } from './http/app.js';
 import { openStore } from './store/open-store.js';
-import type { Store } from './store/store.js';
+import type { Storage } from './store/storage.js';
 import { VERSION } from './version.js';
 
 export interface AgentServerOptions {
   /** The agent to serve; default: the configured model with the built-in tools. */
   agent?: Agent;
   /** Default: opened from `config.DATABASE_URL` (and closed with the server). */
-  store?: Store;
+  store?: Storage;
   /** Default: read from the environment. */
   config?: Config;
   /** Whether to run store migrations when opening the store (default true). */
@@ -62,7 +62,7 @@ export function ensureApiKeys(config: Config): string[] {
 export async function createAgentServer(options: AgentServerOptions = {}): Promise<AgentServer> {
   const config = options.config ?? loadConfig();
   const store = options.store ?? (await openStore(config.DATABASE_URL, { migrate: options.migrate ?? true }));
-  const { app, turns } = await buildApp({
+  const { app, runs } = await buildApp({
     agent: options.agent ?? createDefaultAgent(config),
     store,
     apiKeys: ensureApiKeys(config),
@@ -70,6 +70,14 @@ export async function createAgentServer(options: AgentServerOptions = {}): Promi
     heartbeatMs: config.SSE_HEARTBEAT_MS,
     bodyLimit: config.BODY_LIMIT_BYTES,
     rateLimitPerMinute: config.RATE_LIMIT_PER_MINUTE,
+    runOptions: {
+      eventsTtlMs: config.RUN_EVENTS_TTL_S * 1000,
+      leaseMs: config.RUN_LEASE_MS,
+      renewMs: Math.round(config.RUN_LEASE_MS / 3),
+      sweepMs: Math.round(config.RUN_LEASE_MS / 3),
+      // Expired logs go within half their TTL (at most a minute late), so storage stays bounded.
+      pruneMs: Math.min(60_000, Math.max(1000, (config.RUN_EVENTS_TTL_S * 1000) / 2)),
+    },
     version: VERSION,
     logger: { level: config.LOG_LEVEL },
   });
@@ -87,8 +95,8 @@ export async function createAgentServer(options: AgentServerOptions = {}): Promi
     let giveUp!: () => void;
     const gaveUp = new Promise<void>((resolve) => (giveUp = resolve));
     const grace = setTimeout(() => {
-      app.log.warn({ runs: turns.activeRuns }, 'shutdown grace period over: ending remaining runs');
-      turns.abortAll();
+      app.log.warn({ runs: runs.activeRuns }, 'shutdown grace period over: ending remaining runs');
+      runs.abortAll();
       // Whatever still holds a socket (or a run, in a tool that ignores the abort) a moment later is cut.
       setTimeout(() => {
         app.server.closeAllConnections();
@@ -107,10 +115,11 @@ export async function createAgentServer(options: AgentServerOptions = {}): Promi
       await app.close();
       // A run whose client hung up has no response left to wait for, but it still saves its reply
       // and releases its session: the store must stay open until it has.
-      await Promise.race([turns.whenIdle(), gaveUp]);
+      await Promise.race([runs.whenIdle(), gaveUp]);
     } finally {
       clearInterval(sweep);
       clearTimeout(grace);
+      runs.close();
       if (!options.store) await store.close();
     }
   };
@@ -121,7 +130,7 @@ export async function createAgentServer(options: AgentServerOptions = {}): Promi
     listen: () => app.listen({ host: config.HOST, port: config.PORT }),
     close: () => (closing ??= close()),
     get activeRuns() {
-      return turns.activeRuns;
+      return runs.activeRuns;
     },
   };
 }

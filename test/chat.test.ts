@@ -20,6 +20,7 @@ const INSTRUCTIONS = 'You are the test agent. Be brief.';
 interface ChatBody {
   reply: string;
   session_id: string;
+  run_id: string;
   tool_calls: Array<{ id: string; name: string; arguments: unknown; result: unknown }>;
   usage: { input_tokens: number; output_tokens: number; total_tokens: number };
 }
@@ -118,7 +119,8 @@ describe('POST /chat on a configured service', () => {
     assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
     assert.ok(res.headers.get('x-request-id'));
     const body = (await res.json()) as ChatBody;
-    assert.deepEqual(Object.keys(body).sort(), ['reply', 'session_id', 'tool_calls', 'usage']);
+    assert.deepEqual(Object.keys(body).sort(), ['reply', 'run_id', 'session_id', 'tool_calls', 'usage']);
+    assert.match(body.run_id, /^run_[0-9a-f]{32}$/);
     assert.equal(body.reply, 'Hi there');
     assert.match(body.session_id, UUID);
     assert.deepEqual(body.tool_calls, []);

@@ -15,7 +15,7 @@ import { createDefaultAgent } from '../src/default-agent.js';
 import { buildApp } from '../src/http/app.js';
 import { errorRegistry } from '../src/core/error-codes.js';
 import { openStore } from '../src/store/open-store.js';
-import type { Store } from '../src/store/store.js';
+import type { Storage } from '../src/store/storage.js';
 import { startFakeLlm, type FakeLlm } from './support/fake-llm.js';
 import { KEY_A, KEY_B, parseSse, startService, type StartOptions, type TestService } from './support/service.js';
 
@@ -312,7 +312,7 @@ describe('X-Request-Id', () => {
 
 describe('request logging', () => {
   let app: FastifyInstance;
-  let store: Store;
+  let store: Storage;
   const lines: string[] = [];
 
   before(async () => {
@@ -536,7 +536,7 @@ describe('health and readiness', () => {
   test('/ready with a store that does not answer → 503 not_ready naming the store', async () => {
     const real = await openStore('sqlite::memory:');
     try {
-      const broken: Store = Object.assign(Object.create(real) as Store, {
+      const broken: Storage = Object.assign(Object.create(real) as Storage, {
         ping: () => Promise.reject(new Error('connection refused (db internals)')),
       });
       const s = await start({ store: broken });

@@ -405,7 +405,7 @@ describe('graceful shutdown in process: AgentServer.close()', () => {
             ['assistant', true],
           ],
         );
-        assert.equal(await store.claimRun('outlives', Date.now() + 1000), true, 'the session lease was released');
+        assert.equal(await store.claimSession('outlives', 'run_next', Date.now() + 1000), true, 'the session lease was released');
       } finally {
         await store.close();
       }

@@ -16,7 +16,7 @@ import type { StreamEvent } from '../src/core/events.js';
 import { createDefaultAgent } from '../src/default-agent.js';
 import { buildApp } from '../src/http/app.js';
 import { openStore } from '../src/store/open-store.js';
-import type { Store } from '../src/store/store.js';
+import type { Storage } from '../src/store/storage.js';
 import { startFakeLlm, type FakeLlm } from './support/fake-llm.js';
 import { fakeModelAgent, KEY_A, parseSse, readChunks, slowTool, startService, type TestService, waitFor } from './support/service.js';
 
@@ -122,7 +122,10 @@ describe('POST /chat/stream: framing, events and errors', () => {
     assert.equal(events.at(-1)!.type, 'end');
     assert.ok(events.slice(1, -1).every((e) => e.type === 'token'));
     assert.ok(events.length >= 4);
-    assert.deepEqual(events[0], { type: 'start', session_id: 'framing-1' });
+    const start = events[0] as Ev<'start'>;
+    assert.equal(start.session_id, 'framing-1');
+    assert.match(start.run_id, /^run_[0-9a-f]{32}$/, 'start names the run');
+    assert.deepEqual(Object.keys(start).sort(), ['run_id', 'session_id', 'type']);
     const end = events.at(-1) as Ev<'end'>;
     assert.equal(end.session_id, 'framing-1');
     assert.equal(end.reply, 'streamed reply here');
@@ -495,14 +498,14 @@ describe('client hang-ups on /chat and /chat/stream', () => {
   });
   after(() => fake.close());
 
-  /** `inner` with a slow claimRun (a busy database), which widens the window between the request and the run. */
-  function slowClaims(inner: Store, ms: number): Store {
+  /** `inner` with a slow claimSession (a busy database), which widens the window between the request and the run. */
+  function slowClaims(inner: Storage, ms: number): Storage {
     return new Proxy(inner, {
       get(target, prop) {
-        if (prop === 'claimRun') {
-          return async (id: string, until: number) => {
+        if (prop === 'claimSession') {
+          return async (id: string, token: string, until: number) => {
             await sleep(ms);
-            return target.claimRun(id, until);
+            return target.claimSession(id, token, until);
           };
         }
         const value: unknown = Reflect.get(target, prop);
@@ -544,7 +547,7 @@ describe('client hang-ups on /chat and /chat/stream', () => {
     });
     const store = await openStore('sqlite::memory:');
     const config = loadConfig({ LLM_BASE_URL: fake.url, LLM_MODEL: 'fake-model', LLM_MAX_RETRIES: '0' });
-    const { app, turns } = await buildApp({ agent: createDefaultAgent(config), store, apiKeys: [KEY_A], logger: { level: 'info', stream } });
+    const { app, runs } = await buildApp({ agent: createDefaultAgent(config), store, apiKeys: [KEY_A], logger: { level: 'info', stream } });
     try {
       await app.listen({ host: '127.0.0.1', port: 0 });
       const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
@@ -561,7 +564,7 @@ describe('client hang-ups on /chat and /chat/stream', () => {
         await sleep(250);
         ac.abort();
         await done;
-        await waitFor(() => turns.activeRuns === 0, 'the run to end');
+        await waitFor(() => runs.activeRuns === 0, 'the run to end');
       }
       await sleep(100);
       const requestLines = (id: string) => lines.filter((l) => l['request_id'] === id && l['msg'] === 'request');

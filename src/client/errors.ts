@@ -64,6 +64,10 @@ const classByCode = {
   route_not_found: NotFoundError,
   session_not_found: NotFoundError,
   session_busy: SessionBusyError,
+  run_not_found: NotFoundError,
+  cancelled: AgentApiError,
+  run_events_expired: NotFoundError,
+  interrupted: AgentApiError,
   rate_limited: RateLimitError,
   internal_error: AgentApiError,
   upstream_error: UpstreamError,
@@ -77,14 +81,13 @@ const codes = Object.keys(errorRegistry) as ErrorCode[];
 
 /**
  * For an answer not in the service's error shape (a proxy, a load balancer), derived from the
- * registry: the class every code of that status shares (else the base class), and the code when
- * only one has that status (else `http_<status>`).
+ * registry: the class of the first (most general) code with that status, and that code when it is
+ * the only one with that status (else `http_<status>`).
  */
 function byStatus(status: number): { cls: ErrorClass; code: string } {
   const same = codes.filter((code) => errorRegistry[code].status === status);
-  const classes = new Set(same.map((code) => classByCode[code]));
-  const [only] = classes;
-  return { cls: classes.size === 1 && only ? only : AgentApiError, code: same.length === 1 && same[0] ? same[0] : `http_${status}` };
+  const [first] = same;
+  return { cls: first ? classByCode[first] : AgentApiError, code: same.length === 1 && first ? first : `http_${status}` };
 }
 
 /** The typed error for a code, whatever its source (a JSON error body, or an `error` event mid-stream). */

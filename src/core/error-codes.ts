@@ -11,7 +11,8 @@ interface ErrorSpec {
  * The error registry: every error a client can see has a stable `code`, one HTTP status and a
  * default message. Clients branch on `code`; messages may be reworded. Everything else that
  * needs a code's status, message or OpenAI name derives it from here, so a new code is added in
- * one place. Plain data with no imports, so browser code may use it at run time.
+ * one place. Plain data with no imports, so browser code may use it at run time. Each status's
+ * most general code comes first: an answer with only a status is taken to mean that one.
  */
 export const errorRegistry = {
   validation_error: { status: 400, message: 'The request is not valid', openai: 'invalid_request_error' },
@@ -19,15 +20,19 @@ export const errorRegistry = {
   unauthorized: { status: 401, message: 'A valid X-API-Key header is required', openai: 'invalid_api_key' },
   route_not_found: { status: 404, message: 'No such route' },
   session_not_found: { status: 404, message: 'No such session' },
-  session_busy: { status: 409, message: 'This session is still answering an earlier message; retry when it has finished' },
+  run_not_found: { status: 404, message: 'No such run' },
+  session_busy: { status: 409, message: 'This session is answering another message; retry when that run has finished' },
+  cancelled: { status: 409, message: 'The run was cancelled' },
+  run_events_expired: { status: 410, message: "The run's events are no longer kept" },
   payload_too_large: { status: 413, message: 'The request body is too large' },
   unsupported_media_type: { status: 415, message: 'The request body must be application/json' },
   rate_limited: { status: 429, message: 'Too many requests; slow down', openai: 'rate_limit_exceeded' },
   internal_error: { status: 500, message: 'Internal server error; the request id identifies it in the logs' },
   upstream_error: { status: 502, message: 'The model provider failed' },
-  model_not_configured: { status: 503, message: 'No model is configured' },
   not_ready: { status: 503, message: 'The service is not ready' },
+  model_not_configured: { status: 503, message: 'No model is configured' },
   shutting_down: { status: 503, message: 'The service is shutting down; retry on another instance' },
+  interrupted: { status: 503, message: 'The run was interrupted: the process running it stopped; send the message again' },
   upstream_timeout: { status: 504, message: 'The model provider did not answer in time' },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -11,7 +11,9 @@ export const Usage = z.object({
 });
 export type Usage = z.output<typeof Usage>;
 
-export const StartEvent = z.object({ type: z.literal('start'), session_id: z.string() }).describe('First event: the session the turn belongs to');
+export const StartEvent = z
+  .object({ type: z.literal('start'), session_id: z.string(), run_id: z.string() })
+  .describe('First event: the session the turn belongs to, and its run (follow or resume it at /runs/{run_id}/events)');
 export const TokenEvent = z.object({ type: z.literal('token'), content: z.string() }).describe('A piece of the reply text');
 export const ToolCallEvent = z
   .object({ type: z.literal('tool_call'), id: z.string(), name: z.string(), arguments: z.unknown() })

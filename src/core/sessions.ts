@@ -7,5 +7,6 @@ export const SessionSummary = z.object({
   message_count: z.number().int(),
   created_at: z.string(),
   updated_at: z.string(),
+  active_run_id: z.string().nullable().describe('The run answering in this session now, or null'),
 });
 export type SessionSummary = z.output<typeof SessionSummary>;

@@ -16,7 +16,9 @@ import { healthRoutes } from './routes/health.js';
 import { playgroundRoutes } from './routes/playground.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { uiChatRoutes } from './routes/ui-chat.js';
-import { TurnRunner } from './turn-runner.js';
+import { RunService, type RunServiceOptions } from '../runs/run-service.js';
+import type { Storage } from '../store/storage.js';
+import { runRoutes } from './routes/runs.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -31,7 +33,9 @@ declare module 'fastify' {
 
 export interface AppOptions {
   agent: Agent;
-  store: Store;
+  store: Storage;
+  /** Leases, polling and retention of runs (tests shorten them). */
+  runOptions?: RunServiceOptions;
   /** Keys accepted in `X-API-Key`. At least one. */
   apiKeys: readonly string[];
   /** Allowed browser origins, or ['*']. Empty (the default) allows no cross-origin calls. */
@@ -57,7 +61,7 @@ function logRequest(request: FastifyRequest, reply: FastifyReply, status = reply
 export interface App {
   app: FastifyInstance;
   /** The runs this app started: shutdown waits for them, and ends them when its grace is over. */
-  turns: TurnRunner;
+  runs: RunService;
 }
 
 export async function buildApp(options: AppOptions): Promise<App> {
@@ -161,12 +165,13 @@ export async function buildApp(options: AppOptions): Promise<App> {
 
   await registerDocs(app, version);
 
-  const turns = new TurnRunner(agent, store, app.log);
+  const runs = new RunService(agent, store, app.log, options.runOptions);
   await app.register(healthRoutes, { agent, store, version });
-  await app.register(chatRoutes, { turns, heartbeatMs });
-  await app.register(openAiRoutes, { agent, turns, heartbeatMs });
-  await app.register(sessionRoutes, { store });
-  await app.register(uiChatRoutes, { turns, heartbeatMs });
+  await app.register(chatRoutes, { runs, heartbeatMs });
+  await app.register(runRoutes, { runs, heartbeatMs });
+  await app.register(openAiRoutes, { agent, runs, heartbeatMs });
+  await app.register(sessionRoutes, { store, runs });
+  await app.register(uiChatRoutes, { runs, heartbeatMs });
   await app.register(playgroundRoutes);
-  return { app, turns };
+  return { app, runs };
 }

@@ -14,7 +14,7 @@ function bodyFor(request: FastifyRequest, apiError: ApiError): unknown {
  */
 export function frameworkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const apiError = toApiError(error);
-  void reply.header('x-request-id', request.id).status(apiError.status).send(bodyFor(request, apiError));
+  void reply.header('x-request-id', request.id).headers(apiError.headers).status(apiError.status).send(bodyFor(request, apiError));
 }
 
 /** The global handlers; the OpenAI-compatible routes set their own error handler in their plugin. */
@@ -22,7 +22,7 @@ export function registerErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((error, request, reply) => {
     const apiError = toApiError(error);
     logApiError(request.log, apiError, error);
-    return reply.status(apiError.status).send(errorBody(apiError, request.id));
+    return reply.headers(apiError.headers).status(apiError.status).send(errorBody(apiError, request.id));
   });
   app.setNotFoundHandler((request, reply) => {
     const apiError = new ApiError('route_not_found', `No route ${request.method} ${request.url.split('?')[0]}`);

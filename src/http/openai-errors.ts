@@ -55,5 +55,5 @@ export function isOpenAiPath(url: string): boolean {
 export function openAiErrorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const apiError = toApiError(error);
   logApiError(request.log, apiError, error);
-  return reply.status(apiError.status).send(openAiErrorBody(apiError));
+  return reply.headers(apiError.headers).status(apiError.status).send(openAiErrorBody(apiError));
 }

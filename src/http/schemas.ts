@@ -24,10 +24,16 @@ export const UserText = z
   .refine((s) => s.trim().length > 0, 'must not be blank')
   .describe(`The user message (1 to ${MAX_MESSAGE_CHARS} characters)`);
 
+export const OnDisconnect = z
+  .enum(['cancel', 'continue'])
+  .default('cancel')
+  .describe('When the client hangs up: `cancel` stops the run (the default); `continue` lets it finish, to be read at /runs/{run_id}/events');
+
 export const ChatRequest = z.object({
   message: UserText,
   // The seed accepts `null` for a missing id, so we do too.
   session_id: SessionId.nullish(),
+  on_disconnect: OnDisconnect,
 });
 export type ChatRequest = z.output<typeof ChatRequest>;
 
@@ -42,6 +48,7 @@ export type ToolCallRecord = z.output<typeof ToolCallRecord>;
 export const ChatReply = z.object({
   reply: z.string(),
   session_id: z.string(),
+  run_id: z.string(),
   tool_calls: z.array(ToolCallRecord),
   usage: Usage,
 });

@@ -1,11 +1,13 @@
 import type { FastifyBaseLogger, FastifyReply } from 'fastify';
 import { errorRegistry } from '../core/error-codes.js';
 import type { StreamEvent } from '../core/events.js';
+import type { SeqEvent } from '../runs/live-log.js';
 import { SSE_HEADERS, SseStream } from './sse-stream.js';
 
-/** How one protocol writes the turn's events; it only translates, the pump owns the life of the stream. */
+/** How one protocol writes a run's events; it only translates, the pump owns the life of the stream. */
 export interface EventEncoder {
-  write(event: StreamEvent, sse: SseStream): void;
+  /** `seq` is the event's place in the run's log (the native protocol's SSE `id:`). */
+  write(event: StreamEvent, sse: SseStream, seq: number): void;
   /** Written after the last event while the client still listens (e.g. `data: [DONE]`). */
   close?(sse: SseStream): void;
 }
@@ -21,29 +23,35 @@ export interface EventStreamOptions {
 
 /**
  * The one SSE pump for every streaming route: starts the response, pumps the events in the
- * background, and if the event source throws, sends one `internal_error` and an `end` through
- * the protocol's own encoder, so every protocol fails the same way.
+ * background at the client's pace (a reader that stops reading holds back only its own stream),
+ * and if the event source throws, sends one `internal_error` and an `end` through the protocol's
+ * own encoder, so every protocol fails the same way.
  */
-export function sendEventStream(reply: FastifyReply, events: AsyncIterable<StreamEvent>, options: EventStreamOptions): FastifyReply {
+export function sendEventStream(reply: FastifyReply, events: AsyncIterable<SeqEvent>, options: EventStreamOptions): FastifyReply {
   const { encoder, hungUp, log } = options;
   const sse = new SseStream(options.heartbeatMs);
   let sessionId = '';
   let text = '';
   let ended = false;
+  let seq = 0;
   const pump = async () => {
     try {
-      for await (const event of events) {
+      for await (const entry of events) {
+        const { event } = entry;
+        seq = entry.seq;
         if (event.type === 'start') sessionId = event.session_id;
         else if (event.type === 'token') text += event.content;
         else if (event.type === 'end') ended = true;
-        encoder.write(event, sse);
+        encoder.write(event, sse, entry.seq);
+        await sse.drained();
+        if (hungUp.aborted) break;
       }
     } catch (err) {
       log.error({ err }, 'stream failed');
       if (!ended && !hungUp.aborted) {
         try {
-          encoder.write({ type: 'error', code: 'internal_error', message: errorRegistry.internal_error.message }, sse);
-          encoder.write({ type: 'end', session_id: sessionId, reply: text, usage: { input_tokens: 0, output_tokens: 0, total_tokens: 0 } }, sse);
+          encoder.write({ type: 'error', code: 'internal_error', message: errorRegistry.internal_error.message }, sse, ++seq);
+          encoder.write({ type: 'end', session_id: sessionId, reply: text, usage: { input_tokens: 0, output_tokens: 0, total_tokens: 0 } }, sse, ++seq);
         } catch (encodeErr) {
           log.error({ err: encodeErr }, 'could not report the stream failure');
         }

@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
 import type { StreamEvent } from '../core/events.js';
 
@@ -13,7 +14,6 @@ export const SSE_HEADERS = {
  */
 export class SseStream {
   readonly body = new PassThrough();
-  private seq = 0;
   private readonly heartbeat: NodeJS.Timeout;
 
   constructor(heartbeatMs: number) {
@@ -25,9 +25,18 @@ export class SseStream {
     return !this.body.destroyed && !this.body.writableEnded;
   }
 
-  /** One of our events, numbered with an `id:` line. */
-  send(event: StreamEvent): void {
-    this.write(`id: ${++this.seq}\ndata: ${JSON.stringify(event)}\n\n`);
+  /** One of our events, with its place in the run's log as the `id:` (what `Last-Event-ID` resumes from). */
+  send(event: StreamEvent, id: number): void {
+    this.write(`id: ${id}\ndata: ${JSON.stringify(event)}\n\n`);
+  }
+
+  /**
+   * Resolves once the client has taken what was written (or is gone). The pump waits here, so a
+   * reader that stops reading holds back only its own stream, with a bounded buffer, never the run.
+   */
+  async drained(): Promise<void> {
+    if (!this.open || !this.body.writableNeedDrain) return;
+    await Promise.race([once(this.body, 'drain'), once(this.body, 'close')]);
   }
 
   /** A bare `data:` event, for protocols that number nothing (OpenAI chunks, AI SDK UI chunks). */

@@ -1,5 +1,6 @@
 import type { FastifyError } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { RunError } from '../runs/run-error.js';
 import { ApiError } from './errors.js';
 
 function fieldOf(context: string | undefined, instancePath: string): string {
@@ -10,6 +11,9 @@ function fieldOf(context: string | undefined, instancePath: string): string {
 /** Maps anything thrown to the registry; only ApiErrors and framework 4xx keep their message. */
 export function toApiError(error: unknown): ApiError {
   if (error instanceof ApiError) return error;
+  if (error instanceof RunError) {
+    return new ApiError(error.code, error.message, error.details, error.retryAfterS === undefined ? {} : { 'retry-after': String(error.retryAfterS) });
+  }
   if (hasZodFastifySchemaValidationErrors(error)) {
     // Read through Fastify's own type: the provider's branded issue type does not resolve for the linter.
     const { validation = [], validationContext } = error as FastifyError;

@@ -1,70 +1,49 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { ChatMessage } from '../core/messages.js';
-import type { Database } from './schema.js';
-import { precompile } from './precompiled.js';
 import type { SessionSummary } from '../core/sessions.js';
+import { EVENTS_PER_INSERT, LIVE_STATUSES, runQueries } from './run-queries.js';
+import { parseRunCursor, type LoggedEvent, type NewRun, type RunOutcome, type RunRecord, type RunStore } from './run-store.js';
+import type { Database } from './schema.js';
 import { parseSessionCursor } from './session-cursor.js';
+import { sessionQueries, summaryColumns } from './session-queries.js';
 import type { MessageRecord, Store } from './store.js';
+import { toRunRecord } from './to-run-record.js';
 
 type SessionRow = Selectable<Database['sessions']>;
 
 const iso = (ms = Date.now()) => new Date(ms).toISOString();
 
-function toInfo(row: Pick<SessionRow, 'id' | 'title' | 'message_count' | 'created_at' | 'updated_at'>): SessionSummary {
+/** Epoch ms as a BIGINT parameter: Postgres rejects a fraction ('1.5' is not a bigint). */
+const epochMs = (ms: number) => Math.floor(ms);
+
+/** IN lists are split so that no statement nears either database's parameter limit. */
+const IDS_PER_QUERY = 500;
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+function toSummary(row: Pick<SessionRow, (typeof summaryColumns)[number]>, now: string): SessionSummary {
   return {
     id: row.id,
     title: row.title,
     message_count: Number(row.message_count),
     created_at: row.created_at,
     updated_at: row.updated_at,
-  };
-}
-
-const infoColumns = ['id', 'title', 'message_count', 'created_at', 'updated_at'] as const;
-
-/** The queries every chat turn runs, compiled once (see precompile). */
-function turnQueries(db: Kysely<Database>) {
-  return {
-    // Insert-or-ignore then read: two keys racing for a new id cannot both win it.
-    insertSession: precompile((a) =>
-      db
-        .insertInto('sessions')
-        .values({ id: a(0), owner: a(1), title: a(2), message_count: 0, busy_until: null, created_at: a(3), updated_at: a(3) })
-        .onConflict((oc) => oc.column('id').doNothing()),
-    ),
-    getSession: precompile((a) => db.selectFrom('sessions').select(infoColumns).where('id', '=', a(0)).where('owner', '=', a(1))),
-    // Bumping the counter first takes the row lock in Postgres, so concurrent appends serialise.
-    bumpCount: precompile((a) =>
-      db
-        .updateTable('sessions')
-        .set((eb) => ({ message_count: eb('message_count', '+', a(0)), updated_at: a(1) }))
-        .where('id', '=', a(2))
-        .returning('message_count'),
-    ),
-    insertMessage: precompile((a) => db.insertInto('messages').values({ session_id: a(0), seq: a(1), role: a(2), data: a(3), created_at: a(4) })),
-    recentMessages: precompile((a) => db.selectFrom('messages').select('data').where('session_id', '=', a(0)).orderBy('seq', 'desc').limit(a(1))),
-    claimRun: precompile((a) =>
-      db
-        .updateTable('sessions')
-        .set({ busy_until: a(0) })
-        .where('id', '=', a(1))
-        .where((eb) => eb.or([eb('busy_until', 'is', null), eb('busy_until', '<', a(2))])),
-    ),
-    setBusyUntil: precompile((a) =>
-      db
-        .updateTable('sessions')
-        .set({ busy_until: a(0) })
-        .where('id', '=', a(1)),
-    ),
+    active_run_id: row.lease_token !== null && row.busy_until !== null && row.busy_until >= now ? row.lease_token : null,
   };
 }
 
 /** One implementation for SQLite and Postgres: every query here is portable SQL. */
-export class KyselyStore implements Store {
-  private readonly q: ReturnType<typeof turnQueries>;
+export class KyselyStore implements Store, RunStore {
+  private readonly q: ReturnType<typeof sessionQueries>;
+  private readonly r: ReturnType<typeof runQueries>;
 
   constructor(private readonly db: Kysely<Database>) {
-    this.q = turnQueries(db);
+    this.q = sessionQueries(db);
+    this.r = runQueries(db);
   }
 
   async openSession(id: string, owner: string, title: string): Promise<SessionSummary | undefined> {
@@ -74,11 +53,11 @@ export class KyselyStore implements Store {
 
   async getSession(id: string, owner: string): Promise<SessionSummary | undefined> {
     const row = (await this.q.getSession(this.db, id, owner)).rows[0];
-    return row && toInfo(row);
+    return row && toSummary(row, iso());
   }
 
   async listSessions(owner: string, { limit, before }: { limit: number; before?: string | undefined }): Promise<SessionSummary[]> {
-    let q = this.db.selectFrom('sessions').select(infoColumns).where('owner', '=', owner);
+    let q = this.db.selectFrom('sessions').select(summaryColumns).where('owner', '=', owner);
     if (before) {
       // Keyset paging on (updated_at desc, id asc): ties on updated_at continue by id.
       const { updated_at, id } = parseSessionCursor(before);
@@ -86,7 +65,8 @@ export class KyselyStore implements Store {
       else q = q.where((eb) => eb.or([eb('updated_at', '<', updated_at), eb.and([eb('updated_at', '=', updated_at), eb('id', '>', id)])]));
     }
     const rows = await q.orderBy('updated_at', 'desc').orderBy('id').limit(limit).execute();
-    return rows.map(toInfo);
+    const now = iso();
+    return rows.map((row) => toSummary(row, now));
   }
 
   async deleteSession(id: string, owner: string): Promise<boolean> {
@@ -94,6 +74,12 @@ export class KyselyStore implements Store {
       const res = await tx.deleteFrom('sessions').where('id', '=', id).where('owner', '=', owner).executeTakeFirst();
       if (res.numDeletedRows === 0n) return false;
       await tx.deleteFrom('messages').where('session_id', '=', id).execute();
+      await tx
+        .deleteFrom('run_events')
+        .where('run_id', 'in', (eb) => eb.selectFrom('runs').select('id').where('session_id', '=', id))
+        .execute();
+      // The foreign key's cascade takes any event a still-running run appended meanwhile.
+      await tx.deleteFrom('runs').where('session_id', '=', id).execute();
       return true;
     });
   }
@@ -122,17 +108,155 @@ export class KyselyStore implements Store {
     return rows.map((r) => ({ seq: Number(r.seq), created_at: r.created_at, message: JSON.parse(r.data) as ChatMessage }));
   }
 
-  async claimRun(sessionId: string, until: number): Promise<boolean> {
-    const { numAffectedRows } = await this.q.claimRun(this.db, iso(until), sessionId, iso());
+  async claimSession(sessionId: string, token: string, until: number): Promise<boolean> {
+    const { numAffectedRows } = await this.q.claimSession(this.db, iso(until), token, sessionId, iso());
     return (numAffectedRows ?? 0n) > 0n;
   }
 
-  async extendRun(sessionId: string, until: number): Promise<void> {
-    await this.q.setBusyUntil(this.db, iso(until), sessionId);
+  async renewSession(sessionId: string, token: string, until: number): Promise<boolean> {
+    const { numAffectedRows } = await this.q.renewSession(this.db, iso(until), sessionId, token);
+    return (numAffectedRows ?? 0n) > 0n;
   }
 
-  async releaseRun(sessionId: string): Promise<void> {
-    await this.q.setBusyUntil(this.db, null, sessionId);
+  async releaseSession(sessionId: string, token: string): Promise<void> {
+    await this.q.releaseSession(this.db, sessionId, token);
+  }
+
+  async sessionClaim(sessionId: string): Promise<{ token: string; until: number } | undefined> {
+    const row = (await this.q.sessionClaim(this.db, sessionId, iso())).rows[0];
+    return row?.lease_token && row.busy_until ? { token: row.lease_token, until: Date.parse(row.busy_until) } : undefined;
+  }
+
+  async createRun(run: NewRun): Promise<void> {
+    await this.r.createRun(this.db, run.id, run.session_id, run.owner, run.status, run.created_at, run.started_at, epochMs(run.lease_until));
+  }
+
+  async getRun(id: string, owner: string): Promise<RunRecord | undefined> {
+    const row = (await this.r.getRun(this.db, id, owner)).rows[0];
+    return row && toRunRecord(row);
+  }
+
+  async listRuns(sessionId: string, owner: string, { limit, before }: { limit: number; before?: string | undefined }): Promise<RunRecord[]> {
+    let q = this.db.selectFrom('runs').selectAll().where('session_id', '=', sessionId).where('owner', '=', owner);
+    if (before) {
+      // Keyset paging on (created_at desc, id desc): ties on created_at continue by id.
+      const { created_at, id } = parseRunCursor(before);
+      if (id === undefined) q = q.where('created_at', '<', created_at);
+      else q = q.where((eb) => eb.or([eb('created_at', '<', created_at), eb.and([eb('created_at', '=', created_at), eb('id', '<', id)])]));
+    }
+    const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
+    return rows.map(toRunRecord);
+  }
+
+  async finishRun(id: string, o: RunOutcome): Promise<boolean> {
+    const { numAffectedRows } = await this.r.finishRun(
+      this.db,
+      o.status,
+      o.error?.code ?? null,
+      o.error?.message ?? null,
+      o.reply,
+      JSON.stringify(o.tool_calls),
+      o.usage === null ? null : JSON.stringify(o.usage),
+      o.finished_at,
+      epochMs(o.events_expire_at),
+      id,
+    );
+    return (numAffectedRows ?? 0n) > 0n;
+  }
+
+  async renewRuns(ids: readonly string[], until: number): Promise<void> {
+    for (const part of chunks(ids, IDS_PER_QUERY)) {
+      await this.db
+        .updateTable('runs')
+        .set({ lease_until: epochMs(until) })
+        .where('id', 'in', part)
+        .where('status', 'in', LIVE_STATUSES)
+        .execute();
+    }
+  }
+
+  async requestCancel(id: string, owner: string): Promise<boolean> {
+    const { numAffectedRows } = await this.r.requestCancel(this.db, id, owner);
+    return (numAffectedRows ?? 0n) > 0n;
+  }
+
+  async cancelRequested(ids: readonly string[]): Promise<string[]> {
+    const asked = new Set<string>();
+    for (const part of chunks(ids, IDS_PER_QUERY)) {
+      const rows = await this.db.selectFrom('runs').select('id').where('id', 'in', part).where('cancel_requested', '=', 1).execute();
+      for (const r of rows) asked.add(r.id);
+    }
+    return ids.filter((id) => asked.has(id));
+  }
+
+  async staleRuns(now: number, limit: number): Promise<RunRecord[]> {
+    const rows = await this.db
+      .selectFrom('runs')
+      .selectAll()
+      .where('status', 'in', LIVE_STATUSES)
+      .where('lease_until', '<', epochMs(now))
+      .orderBy('lease_until')
+      .orderBy('id')
+      .limit(limit)
+      .execute();
+    return rows.map(toRunRecord);
+  }
+
+  async appendRunEvents(runId: string, events: readonly LoggedEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const insert = async (runner: Kysely<Database>, part: readonly LoggedEvent[]) => {
+      await this.r.insertEvents(part.length)(runner, runId, ...part.flatMap((e) => [e.seq, e.data]));
+    };
+    // One statement is atomic by itself; only a batch split over several needs a transaction.
+    if (events.length <= EVENTS_PER_INSERT) return insert(this.db, events);
+    await this.db.transaction().execute(async (tx) => {
+      for (const part of chunks(events, EVENTS_PER_INSERT)) await insert(tx, part);
+    });
+  }
+
+  async readRunEvents(runId: string, after: number, limit: number): Promise<LoggedEvent[]> {
+    if (limit <= 0) return [];
+    const { rows } = await this.r.readRunEvents(this.db, runId, after, limit);
+    return rows.map((r) => ({ seq: Number(r.seq), data: r.data }));
+  }
+
+  async lastRunEventSeq(runId: string): Promise<number> {
+    const row = (await this.r.lastRunEventSeq(this.db, runId)).rows[0];
+    return Number(row?.last ?? 0);
+  }
+
+  async pruneRunEvents(now: number, limit: number): Promise<number> {
+    if (limit <= 0) return 0;
+    return this.db.transaction().execute(async (tx) => {
+      const due = await tx
+        .selectFrom('runs')
+        .select('id')
+        .where('events_pruned', '=', 0)
+        .where('events_expire_at', '<', epochMs(now))
+        .orderBy('events_expire_at')
+        .limit(limit)
+        .execute();
+      let pruned = 0;
+      for (const part of chunks(
+        due.map((r) => r.id),
+        IDS_PER_QUERY,
+      )) {
+        // Marking first takes the rows' locks; a concurrent pruner that picked the same runs then
+        // marks none of them, so each run is counted once.
+        const marked = await tx.updateTable('runs').set({ events_pruned: 1 }).where('id', 'in', part).where('events_pruned', '=', 0).returning('id').execute();
+        if (marked.length === 0) continue;
+        await tx
+          .deleteFrom('run_events')
+          .where(
+            'run_id',
+            'in',
+            marked.map((r) => r.id),
+          )
+          .execute();
+        pruned += marked.length;
+      }
+      return pruned;
+    });
   }
 
   async ping(): Promise<void> {

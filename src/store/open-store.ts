@@ -1,60 +1,18 @@
-import { mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import SqliteDatabase from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
-import pg from 'pg';
+import { connectDatabase } from './connect-database.js';
+import { parseDatabaseUrl } from './database-url.js';
 import { KyselyStore } from './kysely-store.js';
-import { parseDatabaseUrl, type StoreLocation } from './database-url.js';
 import { migrateToLatest } from './migrations.js';
-import type { Database } from './schema.js';
-import type { Store } from './store.js';
-
-/**
- * Kysely prepares every query anew; preparing is a large share of a small query's cost, and our
- * queries are a fixed set of SQL strings, so prepared statements are kept and reused.
- */
-function withStatementCache(db: SqliteDatabase.Database, limit = 500): SqliteDatabase.Database {
-  const cache = new Map<string, SqliteDatabase.Statement>();
-  const prepare = db.prepare.bind(db);
-  db.prepare = ((source: string) => {
-    let statement = cache.get(source);
-    if (!statement) {
-      if (cache.size >= limit) cache.clear(); // multi-row inserts vary by row count
-      statement = prepare(source);
-      cache.set(source, statement);
-    }
-    return statement;
-  }) as typeof db.prepare;
-  return db;
-}
-
-function connect(location: StoreLocation): Kysely<Database> {
-  if (location.kind === 'postgres') {
-    const pool = new pg.Pool({ connectionString: location.url, max: 10 });
-    // An idle client the server drops (restart, idle timeout, admin kill) is emitted here; unheard,
-    // it would crash the process. The pool discards that client and the next query connects anew.
-    pool.on('error', () => {});
-    return new Kysely({ dialect: new PostgresDialect({ pool }) });
-  }
-  const memory = location.path === ':memory:';
-  if (!memory) mkdirSync(dirname(resolve(location.path)), { recursive: true });
-  const sqlite = new SqliteDatabase(location.path);
-  // WAL lets cluster workers read while one writes; busy_timeout makes writers queue instead of failing.
-  sqlite.pragma('journal_mode = WAL');
-  sqlite.pragma('busy_timeout = 5000');
-  sqlite.pragma('synchronous = NORMAL');
-  return new Kysely({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
-}
+import type { Storage } from './storage.js';
 
 export interface OpenStoreOptions {
   /** Run migrations first (default true). Cluster workers skip it: the primary migrated already. */
   migrate?: boolean;
 }
 
-export async function openStore(databaseUrl: string, { migrate = true }: OpenStoreOptions = {}): Promise<Store> {
+export async function openStore(databaseUrl: string, { migrate = true }: OpenStoreOptions = {}): Promise<Storage> {
   const location = parseDatabaseUrl(databaseUrl);
   if (!location) throw new Error(`DATABASE_URL: unsupported value '${databaseUrl}' (use sqlite:PATH or postgres://…)`);
-  const db = connect(location);
+  const db = connectDatabase(location);
   try {
     if (migrate) await migrateToLatest(db);
   } catch (err) {

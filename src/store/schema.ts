@@ -1,11 +1,26 @@
-/** Kysely's view of the tables; timestamps are ISO-8601 text so both SQLite and Postgres sort them alike. */
+import type { ColumnType } from 'kysely';
+
+/**
+ * A moment as ms since epoch (or null), in a BIGINT column: node-postgres returns BIGINT as a
+ * string (it may exceed a double), better-sqlite3 as a number, so reads go through Number().
+ */
+type EpochMsOrNull = ColumnType<number | string | null, number | null, number | null>;
+
+/**
+ * Kysely's view of the tables. Timestamps shown to clients are ISO-8601 text, so SQLite and
+ * Postgres sort them alike; the run lease and log expiry, compared with `Date.now()`, are epoch ms.
+ * Flags are integers 0/1: SQLite has no boolean, and better-sqlite3 cannot bind one.
+ */
 export interface Database {
   sessions: {
     id: string;
     owner: string;
     title: string | null;
     message_count: number;
+    /** The claim's expiry (ISO text, from migration 001); null when nobody holds it. */
     busy_until: string | null;
+    /** The run holding the claim (migration 002): renew and release are fenced by it. */
+    lease_token: string | null;
     created_at: string;
     updated_at: string;
   };
@@ -15,5 +30,30 @@ export interface Database {
     role: string;
     data: string;
     created_at: string;
+  };
+  runs: {
+    id: string;
+    session_id: string | null;
+    owner: string;
+    status: string;
+    error_code: string | null;
+    error_message: string | null;
+    reply: string;
+    /** JSON text. */
+    tool_calls: string;
+    /** JSON text. */
+    usage: string | null;
+    created_at: string;
+    started_at: string | null;
+    finished_at: string | null;
+    lease_until: EpochMsOrNull;
+    cancel_requested: number;
+    events_expire_at: EpochMsOrNull;
+    events_pruned: number;
+  };
+  run_events: {
+    run_id: string;
+    seq: number;
+    data: string;
   };
 }

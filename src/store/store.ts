@@ -25,12 +25,16 @@ export interface Store {
   recentMessages(sessionId: string, limit: number): Promise<ChatMessage[]>;
   listMessages(sessionId: string, options: { after?: number; limit: number }): Promise<MessageRecord[]>;
   /**
-   * Claims the session's single run slot until `until` (ms since epoch), shared by every worker
-   * and replica using this store. False when another run holds an unexpired claim.
+   * Claims the session's single run slot for the run `token` until `until` (ms since epoch), shared
+   * by every worker and replica using this store. False when another run holds an unexpired claim.
    */
-  claimRun(sessionId: string, until: number): Promise<boolean>;
-  extendRun(sessionId: string, until: number): Promise<void>;
-  releaseRun(sessionId: string): Promise<void>;
+  claimSession(sessionId: string, token: string, until: number): Promise<boolean>;
+  /** Extends the claim; false when `token` no longer holds it (it expired and another run took it). */
+  renewSession(sessionId: string, token: string, until: number): Promise<boolean>;
+  /** Gives the slot up, if `token` still holds it (a run that lost its claim cannot free another's). */
+  releaseSession(sessionId: string, token: string): Promise<void>;
+  /** The run holding the session's unexpired claim, and until when. */
+  sessionClaim(sessionId: string): Promise<{ token: string; until: number } | undefined>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

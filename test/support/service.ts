@@ -14,7 +14,7 @@ import { createChatModel } from '../../src/agent/chat-model.js';
 import type { StreamEvent } from '../../src/core/events.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createAgentServer, type AgentServer } from '../../src/server.js';
-import type { Store } from '../../src/store/store.js';
+import type { Storage } from '../../src/store/storage.js';
 import { startFakeLlm, type FakeLlm } from './fake-llm.js';
 
 export const KEY_A = 'test-key-alpha';
@@ -60,7 +60,7 @@ export interface StartOptions {
   /** Extra environment for loadConfig (strings, as in process.env). */
   env?: Record<string, string>;
   agent?: Agent;
-  store?: Store;
+  store?: Storage;
   /** Reuse a data directory (to test persistence across restarts). */
   dir?: string;
   keepDir?: boolean;

@@ -1,17 +1,17 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { StreamEvent } from '../../core/events.js';
+import type { RunRequest, RunService } from '../../runs/run-service.js';
 import { collectTurn } from '../collect-turn.js';
 import { hangUpSignal } from '../hang-up-signal.js';
 import { authErrors, ChatReply, ChatRequest, ErrorBody } from '../schemas.js';
 import { answerHungUp, sendEventStream, type EventEncoder } from '../send-event-stream.js';
-import type { TurnRequest, TurnRunner } from '../turn-runner.js';
 
-function turnRequest(owner: string, body: ChatRequest, log: TurnRequest['log']): TurnRequest {
-  return { owner, message: body.message, sessionId: body.session_id ?? undefined, log };
+/** Our own protocol: every event as it is, numbered with its place in the run's log. */
+export const nativeEncoder: EventEncoder = { write: (event, sse, seq) => sse.send(event, seq) };
+
+function runRequest(owner: string, body: ChatRequest, hungUp: AbortSignal, log: RunRequest['log']): RunRequest {
+  return { owner, message: body.message, sessionId: body.session_id ?? undefined, log, ...(body.on_disconnect === 'cancel' ? { signal: hungUp } : {}) };
 }
-
-/** Our own protocol: every event as it is, numbered. */
-const nativeEncoder: EventEncoder = { write: (event, sse) => sse.send(event) };
 
 const chatErrors = {
   400: ErrorBody,
@@ -25,25 +25,29 @@ const chatErrors = {
   ...authErrors,
 };
 
-export const chatRoutes: FastifyPluginAsyncZod<{ turns: TurnRunner; heartbeatMs: number }> = async (app, { turns, heartbeatMs }) => {
+export const chatRoutes: FastifyPluginAsyncZod<{ runs: RunService; heartbeatMs: number }> = async (app, { runs, heartbeatMs }) => {
   app.post(
     '/chat',
     {
       schema: {
         tags: ['chat'],
         summary: 'Send a message and get the whole reply',
-        description: 'Runs the agent (tool loop included) and answers when it has finished. Omit `session_id` to start a new session.',
+        description:
+          'Runs the agent (tool loop included) and answers when it has finished. Omit `session_id` to start a new session. ' +
+          'The turn is a run (`run_id`): with `on_disconnect: "continue"` it goes on if the client hangs up.',
         body: ChatRequest,
         response: { 200: ChatReply, ...chatErrors },
       },
     },
     async (request, reply) => {
-      const turn = await turns.begin(turnRequest(request.owner, request.body, request.log));
       const hungUp = hangUpSignal(reply);
-      const done = await collectTurn(turn.events(hungUp), hungUp);
+      const run = await runs.start(runRequest(request.owner, request.body, hungUp, request.log));
+      const done = await collectTurn(run.follow(0, hungUp), hungUp);
       if (!done) return answerHungUp(reply);
+      // The reply goes out once the run's record is final, so GET /runs/{id} agrees with it.
+      await run.done;
       const { end, toolCalls } = done;
-      return { reply: end.reply, session_id: end.session_id, tool_calls: toolCalls, usage: end.usage };
+      return { reply: end.reply, session_id: end.session_id, run_id: run.id, tool_calls: toolCalls, usage: end.usage };
     },
   );
 
@@ -54,10 +58,12 @@ export const chatRoutes: FastifyPluginAsyncZod<{ turns: TurnRunner; heartbeatMs:
         tags: ['chat'],
         summary: 'Send a message and stream the reply as Server-Sent Events',
         description:
-          'Answers `text/event-stream`. Each event is an `id:` line and one `data:` line holding JSON with a `type`: ' +
-          '`start` {session_id}, `token` {content}, `tool_call` {id, name, arguments}, `tool_result` {id, name, result}, ' +
-          '`error` {code, message}, `end` {session_id, reply, usage}. `end` is always last. While the agent is silent a ' +
-          '`: keep-alive` comment is sent. Errors found before the stream starts (401, 400, 404, 409, 503) are plain JSON.',
+          'Answers `text/event-stream`. Each event is an `id:` line (its number in the run, from 1) and one `data:` line holding ' +
+          'JSON with a `type`: `start` {session_id, run_id}, `token` {content}, `tool_call` {id, name, arguments}, `tool_result` ' +
+          '{id, name, result}, `error` {code, message}, `end` {session_id, reply, usage}. `end` is always last. While the agent is ' +
+          'silent a `: keep-alive` comment is sent. A dropped stream resumes at `GET /runs/{run_id}/events` with `Last-Event-ID` ' +
+          '(send `on_disconnect: "continue"` so the run outlives the connection). Errors found before the stream starts ' +
+          '(401, 400, 404, 409, 503) are plain JSON.',
         body: ChatRequest,
         produces: ['text/event-stream'],
         // Documents the JSON of each `data:` line; the body itself is a stream and never serialised.
@@ -65,9 +71,9 @@ export const chatRoutes: FastifyPluginAsyncZod<{ turns: TurnRunner; heartbeatMs:
       },
     },
     async (request, reply) => {
-      const turn = await turns.begin(turnRequest(request.owner, request.body, request.log));
       const hungUp = hangUpSignal(reply);
-      return sendEventStream(reply, turn.events(hungUp), { encoder: nativeEncoder, heartbeatMs, hungUp, log: request.log });
+      const run = await runs.start(runRequest(request.owner, request.body, hungUp, request.log));
+      return sendEventStream(reply, run.follow(0, hungUp), { encoder: nativeEncoder, heartbeatMs, hungUp, log: request.log });
     },
   );
 };

@@ -17,7 +17,7 @@ import { OpenAiErrorBody, openAiErrorHandler } from '../openai-errors.js';
 import { MAX_MESSAGE_CHARS, SessionId, ToolCallRecord } from '../schemas.js';
 import { answerHungUp, sendEventStream, type EventEncoder } from '../send-event-stream.js';
 import type { SseStream } from '../sse-stream.js';
-import type { Turn, TurnRunner } from '../turn-runner.js';
+import type { RunService } from '../../runs/run-service.js';
 
 const TextPart = z.looseObject({ type: z.literal('text'), text: z.string() });
 const Content = z.union([z.string(), z.array(TextPart)]).describe('A string, or an array of text parts (other part types are not supported)');
@@ -159,7 +159,7 @@ class CompletionChunkEncoder implements EventEncoder {
   }
 }
 
-export const openAiRoutes: FastifyPluginAsyncZod<{ agent: Agent; turns: TurnRunner; heartbeatMs: number }> = async (app, { agent, turns, heartbeatMs }) => {
+export const openAiRoutes: FastifyPluginAsyncZod<{ agent: Agent; runs: RunService; heartbeatMs: number }> = async (app, { agent, runs, heartbeatMs }) => {
   // Encapsulated: errors of these routes (the global auth and rate-limit hooks' included) take OpenAI's shape.
   app.setErrorHandler(openAiErrorHandler);
   const started = Math.floor(Date.now() / 1000);
@@ -210,16 +210,20 @@ export const openAiRoutes: FastifyPluginAsyncZod<{ agent: Agent; turns: TurnRunn
       }
       const last = body.messages[body.messages.length - 1];
       const message = textOf(last?.content);
-      const turn: Turn = sessionId
-        ? await turns.begin({ owner: request.owner, message, sessionId, log: request.log })
-        : turns.beginEphemeral({ message, history: historyOf(body.messages), log: request.log });
+      const hungUp = hangUpSignal(reply);
+      const run = await runs.start({
+        owner: request.owner,
+        message,
+        log: request.log,
+        signal: hungUp,
+        ...(sessionId ? { sessionId } : { history: historyOf(body.messages) }),
+      });
       if (sessionId) void reply.header('x-session-id', sessionId);
 
       const id = `chatcmpl-${randomUUID().replaceAll('-', '')}`;
       const created = Math.floor(Date.now() / 1000);
       const model = body.model;
-      const hungUp = hangUpSignal(reply);
-      const events = turn.events(hungUp);
+      const events = run.follow(0, hungUp);
 
       if (body.stream === true) {
         const encoder = new CompletionChunkEncoder({ id, created, model, sessionId, includeUsage: body.stream_options?.include_usage === true });
@@ -227,6 +231,7 @@ export const openAiRoutes: FastifyPluginAsyncZod<{ agent: Agent; turns: TurnRunn
       }
       const done = await collectTurn(events, hungUp);
       if (!done) return answerHungUp(reply);
+      await run.done;
       const { end, toolCalls } = done;
       return {
         id,

@@ -1,12 +1,28 @@
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { randomUUID } from 'node:crypto';
+import { Run } from '../../core/runs.js';
+import type { RunService } from '../../runs/run-service.js';
+import { runJson } from '../../runs/run-json.js';
+import { runCursor } from '../../store/run-store.js';
 import { sessionCursor } from '../../store/session-cursor.js';
 import type { Store } from '../../store/store.js';
 import { ApiError } from '../errors.js';
-import { RUN_LEASE_MS } from '../turn-runner.js';
 import { authErrors, ErrorBody, GetSessionQuery, ListSessionsQuery, SessionDetail, SessionPage, SessionParams } from '../schemas.js';
 
-export const sessionRoutes: FastifyPluginAsyncZod<{ store: Store }> = async (app, { store }) => {
+const ListRunsQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  before: z.string().max(300).optional().describe('Cursor from next_before'),
+});
+const RunPage = z.object({
+  runs: z.array(Run),
+  next_before: z.string().nullable().describe('Pass as `before` to get the next page; null on the last page'),
+});
+
+/** How long DELETE holds the session's run slot: enough for the delete itself. */
+const DELETE_CLAIM_MS = 30_000;
+
+export const sessionRoutes: FastifyPluginAsyncZod<{ store: Store; runs: RunService }> = async (app, { store, runs }) => {
   app.get(
     '/sessions',
     {
@@ -66,9 +82,32 @@ export const sessionRoutes: FastifyPluginAsyncZod<{ store: Store }> = async (app
       if (!(await store.getSession(id, request.owner))) throw new ApiError('session_not_found', `No session '${id}'`);
       // A running turn would go on writing under this id, even into a new session another key opens
       // with it; holding the run slot while deleting keeps one from starting meanwhile.
-      if (!(await store.claimRun(id, Date.now() + RUN_LEASE_MS))) throw new ApiError('session_busy');
+      const token = `delete_${randomUUID()}`;
+      if (!(await store.claimSession(id, token, Date.now() + DELETE_CLAIM_MS))) {
+        const claim = await store.sessionClaim(id);
+        throw new ApiError('session_busy', undefined, { active_run_id: claim?.token ?? null }, { 'retry-after': '1' });
+      }
       if (!(await store.deleteSession(id, request.owner))) throw new ApiError('session_not_found', `No session '${id}'`);
       return reply.status(204).send(null);
+    },
+  );
+
+  app.get(
+    '/sessions/:id/runs',
+    {
+      schema: {
+        tags: ['sessions', 'runs'],
+        summary: "A session's runs, newest first",
+        params: SessionParams,
+        querystring: ListRunsQuery,
+        response: { 200: RunPage, 400: ErrorBody, 404: ErrorBody, ...authErrors },
+      },
+    },
+    async (request) => {
+      const { limit, before } = request.query;
+      const page = await runs.list(request.params.id, request.owner, { limit, before });
+      const last = page.at(-1);
+      return { runs: page.map(runJson), next_before: page.length === limit && last ? runCursor(last) : null };
     },
   );
 };

@@ -13,7 +13,7 @@ import { hangUpSignal } from '../hang-up-signal.js';
 import { authErrors, ErrorBody, MAX_MESSAGE_CHARS, SessionId } from '../schemas.js';
 import { sendEventStream, type EventEncoder } from '../send-event-stream.js';
 import type { SseStream } from '../sse-stream.js';
-import type { TurnRunner } from '../turn-runner.js';
+import type { RunService } from '../../runs/run-service.js';
 
 const UI_STREAM_HEADERS = { 'x-vercel-ai-ui-message-stream': 'v1' };
 
@@ -142,7 +142,7 @@ export class UIChunkMapper implements EventEncoder {
 
 const uiChatErrors = { 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 413: ErrorBody, 415: ErrorBody, 503: ErrorBody, ...authErrors };
 
-export const uiChatRoutes: FastifyPluginAsyncZod<{ turns: TurnRunner; heartbeatMs: number }> = async (app, { turns, heartbeatMs }) => {
+export const uiChatRoutes: FastifyPluginAsyncZod<{ runs: RunService; heartbeatMs: number }> = async (app, { runs, heartbeatMs }) => {
   app.post(
     '/v1/ui/chat',
     {
@@ -164,9 +164,9 @@ export const uiChatRoutes: FastifyPluginAsyncZod<{ turns: TurnRunner; heartbeatM
     async (request, reply) => {
       const { id, messages } = request.body;
       const message = lastUserText(messages)?.text ?? ''; // validated non-empty above
-      const turn = await turns.begin({ owner: request.owner, message, sessionId: id, log: request.log });
       const hungUp = hangUpSignal(reply);
-      return sendEventStream(reply, turn.events(hungUp), { encoder: new UIChunkMapper(), heartbeatMs, hungUp, log: request.log, headers: UI_STREAM_HEADERS });
+      const run = await runs.start({ owner: request.owner, message, sessionId: id, log: request.log, signal: hungUp });
+      return sendEventStream(reply, run.follow(0, hungUp), { encoder: new UIChunkMapper(), heartbeatMs, hungUp, log: request.log, headers: UI_STREAM_HEADERS });
     },
   );
 };

@@ -1,0 +1,126 @@
+import type { StreamEvent } from '../core/events.js';
+import type { LoggedEvent, RunStore } from '../store/run-store.js';
+
+/** An event of a run with its place in the run's log (1, 2, 3…): the SSE `id:` of every stream. */
+export interface SeqEvent {
+  seq: number;
+  event: StreamEvent;
+}
+
+/** Events kept in memory for followers in this process; older ones are read back from the store. */
+const MEMORY_WINDOW = 512;
+/** Appends are written in batches: one write per this many milliseconds at most, or per this many events. */
+const FLUSH_MS = 20;
+const FLUSH_EVENTS = 256;
+
+/**
+ * The log of a run that this process is running: every event is numbered and kept in memory for
+ * local followers, and written to the store in batches for followers anywhere else (and for
+ * resuming after this process is gone). Memory stays bounded however long the reply: only the
+ * newest events and those not yet written are held.
+ */
+export class LiveLog {
+  private window: SeqEvent[] = [];
+  private unwritten: LoggedEvent[] = [];
+  private written = 0;
+  private last = 0;
+  private ended = false;
+  private waiters: Array<() => void> = [];
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> = Promise.resolve();
+  private failure: unknown;
+
+  constructor(
+    readonly runId: string,
+    private readonly store: RunStore,
+  ) {}
+
+  get lastSeq(): number {
+    return this.last;
+  }
+
+  /** True once the last event is appended. */
+  get finished(): boolean {
+    return this.ended;
+  }
+
+  /** The first seq still in memory; anything before it is in the store. */
+  get firstInMemory(): number {
+    return this.window[0]?.seq ?? this.last + 1;
+  }
+
+  append(event: StreamEvent): SeqEvent {
+    const entry = { seq: ++this.last, event };
+    this.window.push(entry);
+    this.unwritten.push({ seq: entry.seq, data: JSON.stringify(event) });
+    if (this.unwritten.length >= FLUSH_EVENTS) void this.flush();
+    else this.timer ??= setTimeout(() => void this.flush(), FLUSH_MS);
+    this.trim();
+    this.wake();
+    return entry;
+  }
+
+  /** No more events will come. */
+  end(): void {
+    this.ended = true;
+    this.wake();
+  }
+
+  /** Writes what is unwritten; resolves when everything appended so far is in the store. */
+  flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const batch = this.unwritten;
+    this.unwritten = [];
+    if (batch.length > 0) {
+      // Batches are written in order, one at a time, so the store sees seq rising.
+      this.writing = this.writing.then(async () => {
+        if (this.failure !== undefined) return;
+        try {
+          await this.store.appendRunEvents(this.runId, batch);
+          this.written = batch.at(-1)?.seq ?? this.written;
+          this.trim();
+        } catch (err) {
+          this.failure = err;
+        }
+      });
+    }
+    return this.writing.then(() => {
+      if (this.failure !== undefined) throw this.failure;
+    });
+  }
+
+  /** The events after `after` that are still in memory (empty if `after` is before the window). */
+  since(after: number): SeqEvent[] {
+    const first = this.firstInMemory;
+    if (after + 1 < first) return [];
+    return this.window.slice(after + 1 - first);
+  }
+
+  /** Resolves when an event after `after` exists, the log ends, or `signal` fires. */
+  wait(after: number, signal: AbortSignal): Promise<void> {
+    if (this.last > after || this.ended || signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      this.waiters.push(done);
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  private wake(): void {
+    for (const resolve of this.waiters.splice(0)) resolve();
+  }
+
+  /** Drops the oldest events beyond the window, but never one the store does not have yet. */
+  private trim(): void {
+    // Trimmed in batches: slicing on every append would copy the window once per token.
+    const excess = this.window.length - MEMORY_WINDOW;
+    if (excess < MEMORY_WINDOW / 2) return;
+    let drop = 0;
+    while (drop < excess && (this.window[drop]?.seq ?? Infinity) <= this.written) drop++;
+    if (drop > 0) this.window = this.window.slice(drop);
+  }
+}

@@ -1,0 +1,414 @@
+import { randomUUID } from 'node:crypto';
+import type { Agent } from '../agent/agent.js';
+import { AgentError } from '../agent/agent-error.js';
+import { Transcript } from '../agent/transcript.js';
+import { errorRegistry, type ErrorCode } from '../core/error-codes.js';
+import type { StreamEvent, Usage } from '../core/events.js';
+import type { ChatMessage } from '../core/messages.js';
+import { FINAL_STATUSES, type Run, type RunStatus } from '../core/runs.js';
+import type { RunOutcome, RunRecord } from '../store/run-store.js';
+import type { Storage } from '../store/storage.js';
+import { LiveLog, type SeqEvent } from './live-log.js';
+import { RunError } from './run-error.js';
+import { runJson } from './run-json.js';
+
+/** What the service logs through: pino's shape, so Fastify's logger fits without tying runs to HTTP. */
+export interface RunLogger {
+  error(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+export interface RunRequest {
+  owner: string;
+  message: string;
+  /** The stored session to answer in (created if the id is new); omitted starts a new one. */
+  sessionId?: string | undefined;
+  /** Instead of a stored session: the history to answer from. Nothing but the run is stored. */
+  history?: ChatMessage[] | undefined;
+  /** Cancels the run when it fires (a client that hangs up with `on_disconnect: "cancel"`). */
+  signal?: AbortSignal | undefined;
+  log?: RunLogger | undefined;
+}
+
+export interface RunHandle {
+  readonly id: string;
+  /** null for a run without a stored session. */
+  readonly sessionId: string | null;
+  /** Resolves once the run has ended and its record is final. */
+  readonly done: Promise<void>;
+  /** The run's events after `after`, live, ending with `end`. */
+  follow(after: number, signal: AbortSignal): AsyncGenerator<SeqEvent>;
+}
+
+export interface RunServiceOptions {
+  /** A crashed process's runs and session claims lapse after this; live runs renew well before. */
+  leaseMs?: number;
+  renewMs?: number;
+  /** How often this process looks for cancel requests made on other processes. */
+  cancelPollMs?: number;
+  /** How often this process looks for runs whose process died. */
+  sweepMs?: number;
+  pruneMs?: number;
+  /** How long a finished run's events stay readable. */
+  eventsTtlMs?: number;
+  /** How often a follower of a run on another process looks for new events. */
+  followPollMs?: number;
+}
+
+/** Why this process stopped a run; the run's error code, and the status it ends in. */
+class RunStop {
+  constructor(
+    readonly code: Extract<ErrorCode, 'cancelled' | 'interrupted' | 'shutting_down'>,
+    readonly message: string = errorRegistry[code].message,
+  ) {}
+}
+
+interface LocalRun {
+  id: string;
+  owner: string;
+  sessionId: string | null;
+  controller: AbortController;
+  log: LiveLog;
+  done: Promise<void>;
+}
+
+const TITLE_LENGTH = 80;
+const ZERO_USAGE: Usage = { input_tokens: 0, output_tokens: 0, total_tokens: 0 };
+const PAGE = 500;
+/** After a run turns final, how long a follower elsewhere waits for its `end` to be written. */
+const END_GRACE_MS = 3000;
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+
+const isFinal = (status: RunStatus) => FINAL_STATUSES.includes(status);
+
+/**
+ * A run's life: claim the session (a fenced lease), run the agent in the background, number and
+ * log every event, persist messages as they complete, record the outcome. Any process sharing the
+ * database can follow a run's events, resume them after a given seq, or cancel it; a run whose
+ * process died is marked `interrupted` once its lease runs out. Knows nothing of HTTP.
+ */
+export class RunService {
+  private readonly local = new Map<string, LocalRun>();
+  private readonly idleWaiters: Array<() => void> = [];
+  private readonly timer: NodeJS.Timeout;
+  private readonly o: Required<RunServiceOptions>;
+  private lastRenew = Date.now();
+  private lastSweep = 0;
+  private lastPrune = 0;
+  private ticking = false;
+
+  constructor(
+    private readonly agent: Agent,
+    private readonly store: Storage,
+    private readonly logger: RunLogger,
+    options: RunServiceOptions = {},
+  ) {
+    this.o = {
+      leaseMs: 15_000,
+      renewMs: 5_000,
+      cancelPollMs: 250,
+      sweepMs: 5_000,
+      pruneMs: 60_000,
+      eventsTtlMs: 600_000,
+      followPollMs: 100,
+      ...options,
+    };
+    this.timer = setInterval(() => void this.tick(), this.o.cancelPollMs);
+    this.timer.unref();
+  }
+
+  /** Checks everything that can refuse a run (so those are plain 4xx/5xx answers), then starts it. */
+  async start(req: RunRequest): Promise<RunHandle> {
+    const reason = this.agent.notReadyReason();
+    if (reason) throw new RunError('model_not_configured', reason);
+    const id = `run_${randomUUID().replaceAll('-', '')}`;
+    const now = Date.now();
+    let sessionId: string | null = null;
+    if (!req.history) {
+      sessionId = req.sessionId ?? randomUUID();
+      const session = await this.store.openSession(sessionId, req.owner, req.message.slice(0, TITLE_LENGTH));
+      if (!session) throw new RunError('session_not_found', `No session '${sessionId}'`);
+      if (!(await this.store.claimSession(sessionId, id, now + this.o.leaseMs))) {
+        const claim = await this.store.sessionClaim(sessionId);
+        const other = claim?.token ?? null;
+        throw new RunError(
+          'session_busy',
+          other ? `This session is answering another message (run ${other}); retry when that run has finished` : undefined,
+          { active_run_id: other },
+          1,
+        );
+      }
+    }
+    const iso = new Date(now).toISOString();
+    try {
+      await this.store.createRun({ id, session_id: sessionId, owner: req.owner, status: 'running', created_at: iso, started_at: iso, lease_until: now + this.o.leaseMs });
+    } catch (err) {
+      if (sessionId) await this.store.releaseSession(sessionId, id).catch(() => {});
+      throw err;
+    }
+    const controller = new AbortController();
+    const run: LocalRun = { id, owner: req.owner, sessionId, controller, log: new LiveLog(id, this.store), done: Promise.resolve() };
+    this.local.set(id, run);
+    const onClientGone = () => controller.abort(new RunStop('cancelled', 'The client disconnected'));
+    if (req.signal?.aborted) onClientGone();
+    else req.signal?.addEventListener('abort', onClientGone, { once: true });
+    run.done = this.execute(run, req).finally(() => req.signal?.removeEventListener('abort', onClientGone));
+    return {
+      id,
+      sessionId,
+      done: run.done,
+      follow: (after, signal) => this.followFrom(id, req.owner, after, signal),
+    };
+  }
+
+  async get(runId: string, owner: string): Promise<Run> {
+    const record = await this.store.getRun(runId, owner);
+    if (!record) throw new RunError('run_not_found', `No run '${runId}'`);
+    return runJson(record);
+  }
+
+  async list(sessionId: string, owner: string, page: { limit: number; before?: string | undefined }): Promise<RunRecord[]> {
+    if (!(await this.store.getSession(sessionId, owner))) throw new RunError('session_not_found', `No session '${sessionId}'`);
+    return this.store.listRuns(sessionId, owner, page);
+  }
+
+  /**
+   * Stops the run wherever it runs: here at once, elsewhere within `cancelPollMs`. Idempotent:
+   * `ended` is true when the run had already ended, and nothing changes then.
+   */
+  async cancel(runId: string, owner: string): Promise<{ run: Run; ended: boolean }> {
+    const record = await this.store.getRun(runId, owner);
+    if (!record) throw new RunError('run_not_found', `No run '${runId}'`);
+    if (isFinal(record.status)) return { run: runJson(record), ended: true };
+    const local = this.local.get(runId);
+    if (local) local.controller.abort(new RunStop('cancelled'));
+    else await this.store.requestCancel(runId, owner);
+    return { run: runJson(record), ended: false };
+  }
+
+  /** The run's events after `after`; refuses up front (404, 410) so those are plain answers. */
+  async follow(runId: string, owner: string, after: number, signal: AbortSignal): Promise<AsyncGenerator<SeqEvent>> {
+    const record = await this.store.getRun(runId, owner);
+    if (!record) throw new RunError('run_not_found', `No run '${runId}'`);
+    if (record.events_pruned) throw new RunError('run_events_expired', `The events of run '${runId}' are no longer kept (they are kept ${Math.round(this.o.eventsTtlMs / 1000)} s after a run ends)`);
+    return this.followFrom(runId, owner, after, signal);
+  }
+
+  /** Runs still going in this process, including those whose client hung up. */
+  get activeRuns(): number {
+    return this.local.size;
+  }
+
+  whenIdle(): Promise<void> {
+    return this.local.size === 0 ? Promise.resolve() : new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Ends every run of this process early (the shutdown grace period is over). */
+  abortAll(): void {
+    for (const run of this.local.values()) run.controller.abort(new RunStop('shutting_down'));
+  }
+
+  /** Stops the background work; call once no run is left. */
+  close(): void {
+    clearInterval(this.timer);
+  }
+
+  private async *followFrom(runId: string, owner: string, after: number, signal: AbortSignal): AsyncGenerator<SeqEvent> {
+    let cursor = after;
+    let finalSince: number | undefined;
+    while (!signal.aborted) {
+      const live = this.local.get(runId);
+      if (live && cursor + 1 >= live.log.firstInMemory) {
+        for (const entry of live.log.since(cursor)) {
+          yield entry;
+          cursor = entry.seq;
+          if (entry.event.type === 'end') return;
+        }
+        if (live.log.finished && cursor >= live.log.lastSeq) return;
+        await live.log.wait(cursor, signal);
+        continue;
+      }
+      const rows = await this.store.readRunEvents(runId, cursor, PAGE);
+      for (const row of rows) {
+        const event = JSON.parse(row.data) as StreamEvent;
+        yield { seq: row.seq, event };
+        cursor = row.seq;
+        if (event.type === 'end') return;
+      }
+      if (rows.length > 0) continue;
+      const record = await this.store.getRun(runId, owner);
+      if (!record) return;
+      if (isFinal(record.status)) {
+        // Its `end` is written right after the final status; past the grace, nobody will write it.
+        finalSince ??= Date.now();
+        if (Date.now() - finalSince > END_GRACE_MS) return;
+      } else if (!this.local.has(runId) && record.lease_until !== null && record.lease_until < Date.now()) {
+        await this.sweep(record);
+        continue;
+      }
+      await sleep(this.o.followPollMs, signal);
+    }
+  }
+
+  private async execute(run: LocalRun, req: RunRequest): Promise<void> {
+    const { agent, store } = this;
+    const { log, sessionId, controller } = run;
+    const logger = req.log ?? this.logger;
+    const transcript = new Transcript();
+    const calls = new Map<string, RunRecord['tool_calls'][number]>();
+    let usage: Usage | null = null;
+    let status: RunOutcome['status'] = 'completed';
+    let error: RunRecord['error'] = null;
+    const persist = async (messages: ChatMessage[]) => {
+      if (sessionId && messages.length > 0) await store.appendMessages(sessionId, messages);
+    };
+    log.append({ type: 'start', session_id: sessionId ?? '', run_id: run.id });
+    try {
+      const history = sessionId ? await store.recentMessages(sessionId, agent.historyWindow) : (req.history ?? []).slice(-Math.max(agent.historyWindow, 0));
+      await persist([{ role: 'user', content: req.message }]);
+      for await (const event of agent.run({ history, message: req.message, signal: controller.signal })) {
+        if (event.type === 'finish') {
+          usage = event.usage;
+          continue;
+        }
+        if (event.type === 'tool_call') calls.set(event.id, { id: event.id, name: event.name, arguments: event.arguments, result: null });
+        else if (event.type === 'tool_result') {
+          const call = calls.get(event.id);
+          if (call) call.result = event.result;
+        }
+        await persist(transcript.add(event));
+        log.append(event);
+      }
+      await persist(transcript.finish(false));
+    } catch (err) {
+      await persist(transcript.finish(true)).catch((e: unknown) => logger.error({ err: e, sessionId }, 'could not save the interrupted reply'));
+      ({ status, error } = this.describeFailure(err, controller.signal, logger));
+      log.append({ type: 'error', code: error.code, message: error.message });
+    }
+    try {
+      await log.flush();
+      const finishedAt = Date.now();
+      const recorded = await store.finishRun(run.id, {
+        status,
+        error,
+        reply: transcript.reply,
+        tool_calls: [...calls.values()],
+        usage,
+        finished_at: new Date(finishedAt).toISOString(),
+        events_expire_at: finishedAt + this.o.eventsTtlMs,
+      });
+      if (!recorded) logger.warn({ runId: run.id }, 'the run was already marked ended elsewhere (its lease had run out)');
+      log.append({ type: 'end', session_id: sessionId ?? '', reply: transcript.reply, usage: usage ?? ZERO_USAGE });
+      log.end();
+      await log.flush();
+    } catch (err) {
+      log.end();
+      logger.error({ err, runId: run.id }, 'could not record the end of the run');
+    } finally {
+      if (sessionId) await store.releaseSession(sessionId, run.id).catch((err: unknown) => logger.error({ err, sessionId }, 'could not release the session'));
+      this.local.delete(run.id);
+      if (this.local.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+    }
+  }
+
+  private describeFailure(err: unknown, signal: AbortSignal, logger: RunLogger): { status: RunOutcome['status']; error: { code: ErrorCode; message: string } } {
+    const stop: unknown = signal.aborted ? signal.reason : undefined;
+    if (stop instanceof RunStop) {
+      return { status: stop.code === 'cancelled' ? 'cancelled' : 'interrupted', error: { code: stop.code, message: stop.message } };
+    }
+    if (err instanceof AgentError && err.code !== 'aborted') return { status: 'failed', error: { code: err.code, message: err.message } };
+    logger.error({ err }, 'run failed');
+    return { status: 'failed', error: { code: 'internal_error', message: errorRegistry.internal_error.message } };
+  }
+
+  /** Background work, on one timer: cancels asked for elsewhere, leases, dead runs, old logs. */
+  private async tick(): Promise<void> {
+    if (this.ticking) return;
+    this.ticking = true;
+    const now = Date.now();
+    try {
+      const ids = [...this.local.keys()];
+      if (ids.length > 0) {
+        for (const id of await this.store.cancelRequested(ids)) this.local.get(id)?.controller.abort(new RunStop('cancelled'));
+      }
+      if (now - this.lastRenew >= this.o.renewMs) {
+        this.lastRenew = now;
+        await this.renew(ids, now + this.o.leaseMs);
+      }
+      if (now - this.lastSweep >= this.o.sweepMs) {
+        this.lastSweep = now;
+        for (const record of await this.store.staleRuns(now, 20)) if (!this.local.has(record.id)) await this.sweep(record);
+      }
+      if (now - this.lastPrune >= this.o.pruneMs) {
+        this.lastPrune = now;
+        while ((await this.store.pruneRunEvents(now, 100)) === 100);
+      }
+    } catch (err) {
+      this.logger.warn({ err }, 'run maintenance failed; retrying on the next tick');
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private async renew(ids: string[], until: number): Promise<void> {
+    if (ids.length === 0) return;
+    await this.store.renewRuns(ids, until);
+    for (const id of ids) {
+      const run = this.local.get(id);
+      if (!run?.sessionId) continue;
+      // Fenced: a run whose claim lapsed (this process stalled) and was taken by another run stops.
+      if (!(await this.store.renewSession(run.sessionId, id, until))) run.controller.abort(new RunStop('interrupted', 'The run lost its claim on the session'));
+    }
+  }
+
+  /** Ends a run whose process died: `interrupted`, its log closed with `error` + `end`, its session freed. */
+  private async sweep(record: RunRecord): Promise<void> {
+    let reply = '';
+    const calls = new Map<string, RunRecord['tool_calls'][number]>();
+    let after = 0;
+    for (;;) {
+      const rows = await this.store.readRunEvents(record.id, after, PAGE);
+      for (const row of rows) {
+        const event = JSON.parse(row.data) as StreamEvent;
+        if (event.type === 'token') reply += event.content;
+        else if (event.type === 'tool_call') calls.set(event.id, { id: event.id, name: event.name, arguments: event.arguments, result: null });
+        else if (event.type === 'tool_result') {
+          const call = calls.get(event.id);
+          if (call) call.result = event.result;
+        }
+        after = row.seq;
+      }
+      if (rows.length < PAGE) break;
+    }
+    const now = Date.now();
+    const error = { code: 'interrupted' as const, message: errorRegistry.interrupted.message };
+    const won = await this.store.finishRun(record.id, {
+      status: 'interrupted',
+      error,
+      reply,
+      tool_calls: [...calls.values()],
+      usage: null,
+      finished_at: new Date(now).toISOString(),
+      events_expire_at: now + this.o.eventsTtlMs,
+    });
+    if (!won) return; // another process swept it first
+    const last = await this.store.lastRunEventSeq(record.id);
+    await this.store.appendRunEvents(record.id, [
+      { seq: last + 1, data: JSON.stringify({ type: 'error', ...error } satisfies StreamEvent) },
+      { seq: last + 2, data: JSON.stringify({ type: 'end', session_id: record.session_id ?? '', reply, usage: ZERO_USAGE } satisfies StreamEvent) },
+    ]);
+    if (record.session_id) await this.store.releaseSession(record.session_id, record.id);
+    this.logger.warn({ runId: record.id, sessionId: record.session_id }, 'run interrupted: the process running it stopped renewing its lease');
+  }
+}
