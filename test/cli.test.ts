@@ -1,6 +1,7 @@
 /**
  * The `agent-api` command (src/cli/index.ts) as a child process: `chat` against an in-process service on
- * the fake model (streaming, tool lines, sessions, env settings, errors, usage, Ctrl+C), and `serve`.
+ * the fake model (streaming, tool lines, sessions, env settings, errors, usage, Ctrl+C), `runs get|follow|cancel`
+ * (following resumes by itself after a dropped connection; Ctrl+C stops following, not the run), and `serve`.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -8,8 +9,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import type { Run } from '../src/client/index.js';
 import { freePort, OutputWatch, REPO_ROOT, TSX_LOADER } from './support/child-service.js';
-import { KEY_A, startService, type TestService } from './support/service.js';
+import { KEY_A, KEY_B, startService, waitFor, type TestService } from './support/service.js';
 
 const CLI = join(REPO_ROOT, 'src', 'cli', 'index.ts');
 
@@ -188,15 +190,171 @@ describe('agent-api chat', () => {
     await svc.fake.waitForAbort(first);
     assert.equal(svc.fake.requests[first]!.finished, false);
     assert.doesNotMatch(run.stderr(), /\n\s+at /, 'no stack trace');
-    assert.match(run.stderr(), /interrupted/);
+    const runId = /^interrupted: run (run_\w+) cancelled$/m.exec(run.stderr())?.[1];
+    assert.ok(runId, run.stderr());
     const id = sessionIdIn(run.stderr());
     assert.ok(run.stdout().length < 120);
+    await waitFor(() => svc.server.activeRuns === 0, 'the run to end');
+    const record = (await (await svc.request(`/runs/${runId}`)).json()) as Run;
+    assert.equal(record.status, 'cancelled', 'Ctrl+C on chat cancels its run');
 
     // The partial reply was kept, so the session can go on.
     const res = await svc.request(`/sessions/${id}`);
     assert.equal(res.status, 200);
     const messages = ((await res.json()) as { messages: Array<{ role: string; interrupted?: boolean }> }).messages;
     assert.deepEqual(messages.at(-1), { ...messages.at(-1), role: 'assistant', interrupted: true });
+  });
+});
+
+describe('agent-api runs', () => {
+  let svc: TestService;
+  before(async () => {
+    svc = await startService();
+  });
+  after(() => svc.close());
+  const env = () => ({ AGENT_API_URL: svc.url, AGENT_API_KEY: KEY_A });
+
+  /** Starts a run in the background (POST /runs) and waits until the model has been asked. */
+  async function backgroundRun(message: string): Promise<string> {
+    const n = svc.fake.requests.length;
+    const res = await svc.request('/runs', { method: 'POST', json: { message } });
+    assert.equal(res.status, 202);
+    const { run_id } = (await res.json()) as { run_id: string };
+    await svc.fake.waitForRequests(n + 1);
+    return run_id;
+  }
+
+  async function runRecord(id: string): Promise<Run> {
+    const res = await svc.request(`/runs/${id}`);
+    assert.equal(res.status, 200);
+    return (await res.json()) as Run;
+  }
+
+  test('runs get prints the run as JSON', async () => {
+    svc.fake.enqueue({ toolCalls: [{ id: 'call_rg', name: 'calculator', arguments: { expression: '3*3' } }] }, { text: 'Nine.' });
+    const { run_id } = (await (await svc.chat({ message: '3*3?' })).json()) as { run_id: string };
+    const run = cli(['runs', 'get', run_id], env());
+    assert.deepEqual(await run.exit(), { code: 0, signal: null }, run.stderr());
+    assert.equal(run.stderr(), '');
+    assert.deepEqual(JSON.parse(run.stdout()), await runRecord(run_id));
+    assert.equal(run.stdout(), `${JSON.stringify(await runRecord(run_id), null, 2)}\n`, 'pretty-printed');
+  });
+
+  test('runs follow streams a live run like chat (tokens to stdout, tools to stderr); --after N starts after event N', async () => {
+    svc.fake.enqueue(
+      { toolCalls: [{ id: 'call_rf', name: 'calculator', arguments: { expression: '2+3' } }] },
+      { text: 'It is five, you see.', chunks: ['It ', 'is ', 'five, ', 'you ', 'see.'], delayMs: 60 },
+    );
+    const runId = await backgroundRun('2+3?');
+    const run = cli(['runs', 'follow', runId, '--url', svc.url, '--key', KEY_A]);
+    assert.deepEqual(await run.exit(), { code: 0, signal: null }, run.stderr());
+    assert.equal(run.stdout(), 'It is five, you see.');
+    assert.match(run.stderr(), /^⚙ calculator\(\{"expression":"2\+3"\}\) → \{"result":5\}$/m);
+    assert.equal(sessionIdIn(run.stderr()), (await runRecord(runId)).session_id);
+
+    // Events: 1 start, 2 tool_call, 3 tool_result, 4.. tokens: after 4, the first token is skipped.
+    const rest = cli(['runs', 'follow', runId, '--after', '4'], env());
+    assert.deepEqual(await rest.exit(), { code: 0, signal: null }, rest.stderr());
+    assert.equal(rest.stdout(), 'is five, you see.');
+    assert.doesNotMatch(rest.stderr(), /⚙/);
+  });
+
+  test('runs follow resumes by itself when the service drops the connection', async () => {
+    const chunks = Array.from({ length: 16 }, (_, i) => `t${i} `);
+    svc.fake.enqueue({ text: chunks.join(''), chunks, delayMs: 60 });
+    const n = svc.fake.requests.length;
+    const runId = await backgroundRun('talk');
+    const run = cli(['runs', 'follow', runId], env());
+    await run.waitFor((out) => out.length > 0);
+    svc.server.app.server.closeAllConnections();
+    assert.deepEqual(await run.exit(), { code: 0, signal: null }, run.stderr());
+    assert.equal(run.stdout(), chunks.join(''), 'nothing missed, nothing twice');
+    assert.equal(svc.fake.requests[n]!.aborted, false);
+  });
+
+  test('Ctrl+C on runs follow stops following, not the run: exit 130 with how to resume', async () => {
+    const chunks = Array.from({ length: 12 }, (_, i) => `s${i} `);
+    svc.fake.enqueue({ text: chunks.join(''), chunks, delayMs: 100 });
+    const n = svc.fake.requests.length;
+    const runId = await backgroundRun('talk');
+    const run = cli(['runs', 'follow', runId], env());
+    await run.waitFor((out) => out.length > 0);
+    run.proc.kill('SIGINT');
+    assert.deepEqual(await run.exit(), { code: 130, signal: null }, run.stderr());
+    const resume = new RegExp(`^stopped following run ${runId} \\(it goes on\\) — resume with: agent-api runs follow ${runId} --after (\\d+)$`, 'm').exec(run.stderr());
+    assert.ok(resume, run.stderr());
+    assert.doesNotMatch(run.stderr(), /\n\s+at /, 'no stack trace');
+    await waitFor(() => svc.server.activeRuns === 0, 'the run to end', 10_000);
+    const record = await runRecord(runId);
+    assert.equal(record.status, 'completed');
+    assert.equal(record.reply, chunks.join(''));
+    assert.equal(svc.fake.requests[n]!.aborted, false, 'the model was not cut off');
+
+    // Resuming where it stopped prints the rest: the two parts are the whole reply.
+    const rest = cli(['runs', 'follow', runId, '--after', resume[1]!], env());
+    assert.equal((await rest.exit()).code, 0, rest.stderr());
+    assert.equal(run.stdout() + rest.stdout(), chunks.join(''));
+  });
+
+  test('runs cancel stops a running run; again, it says the run had ended; follow then exits 1 with the error', async () => {
+    svc.fake.enqueue({ text: 'slow slow slow slow', chunks: ['slow ', 'slow ', 'slow ', 'slow'], delayMs: 300 });
+    const n = svc.fake.requests.length;
+    const runId = await backgroundRun('take your time');
+    const run = cli(['runs', 'cancel', runId], env());
+    assert.deepEqual(await run.exit(), { code: 0, signal: null }, run.stderr());
+    assert.equal(run.stdout(), `run ${runId}: cancelling\n`);
+    await svc.fake.waitForAbort(n);
+    await waitFor(() => svc.server.activeRuns === 0, 'the run to end');
+    assert.equal((await runRecord(runId)).status, 'cancelled');
+
+    const again = cli(['runs', 'cancel', runId], env());
+    assert.equal((await again.exit()).code, 0, again.stderr());
+    assert.equal(again.stdout(), `run ${runId} had already ended: cancelled\n`);
+
+    const follow = cli(['runs', 'follow', runId], env());
+    assert.equal((await follow.exit()).code, 1);
+    assert.match(follow.stderr(), /^error: cancelled: The run was cancelled \(the reply was cut short\)$/m);
+  });
+
+  test('an unknown run, or another key’s: exit 1 with one line', async () => {
+    svc.fake.enqueue({ text: 'mine' });
+    const { run_id } = (await (await svc.chat({ message: 'private' })).json()) as { run_id: string };
+    for (const args of [
+      ['get', 'run_nope'],
+      ['follow', 'run_nope'],
+      ['cancel', 'run_nope'],
+      ['get', run_id],
+    ]) {
+      const run = cli(['runs', ...args], { AGENT_API_URL: svc.url, AGENT_API_KEY: args[1] === run_id ? KEY_B : KEY_A });
+      assert.equal((await run.exit()).code, 1, run.stderr());
+      assert.equal(run.stdout(), '');
+      const lines = run.stderr().trimEnd().split('\n');
+      assert.equal(lines.length, 1, run.stderr());
+      assert.match(lines[0]!, /^error: 404 run_not_found: No run '\S+' \(request id \S+\)$/);
+    }
+  });
+
+  test('usage: a missing or unknown subcommand, a missing or extra run id, a bad --after exit 2; runs --help exits 0', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['runs'], /runs needs a subcommand/],
+      [['runs', 'bogus', 'run_x'], /unknown runs subcommand: bogus/],
+      [['runs', 'get'], /runs get needs a run id/],
+      [['runs', 'cancel', 'run_a', 'run_b'], /takes one run id/],
+      [['runs', 'follow', 'run_x', '--after', 'x'], /--after needs an event number/],
+      [['runs', 'follow', 'run_x', '--after=-1'], /--after needs an event number/],
+      [['runs', 'get', 'run_x', '--after', '2'], /--after is an option of runs follow/],
+      [['runs', 'get', 'run_x', '--bogus'], /--bogus/],
+    ];
+    const runs = cases.map(([args]) => cli(args, env()));
+    for (const [i, run] of runs.entries()) {
+      assert.equal((await run.exit()).code, 2, run.stderr());
+      assert.match(run.stderr(), cases[i]![1]);
+      assert.match(run.stderr(), /Usage:\n[^]*agent-api runs follow RUN_ID \[--after N\]/);
+      assert.equal(run.stdout(), '');
+    }
+    const help = cli(['runs', '--help']);
+    assert.equal((await help.exit()).code, 0);
+    assert.match(help.stdout(), /runs follow/);
   });
 });
 

@@ -466,6 +466,20 @@ describe('rate limiting', () => {
       await h.arrayBuffer();
     }
   });
+
+  test('wrong or missing keys are limited too, per client address: key guessing gets 429 after the limit, while a valid key keeps its own budget', async () => {
+    const s = await start({ env: { RATE_LIMIT_PER_MINUTE: '3' } });
+    const statuses: number[] = [];
+    for (const key of ['guess-1', 'guess-2', null, 'guess-3', 'guess-4']) {
+      const res = await s.request('/sessions', { key });
+      statuses.push(res.status);
+      await res.arrayBuffer();
+    }
+    assert.deepEqual(statuses, [401, 401, 401, 429, 429]);
+    const ok = await s.request('/sessions', { key: KEY_A });
+    assert.equal(ok.status, 200, 'a valid key is counted on its own');
+    await ok.arrayBuffer();
+  });
 });
 
 describe('docs', () => {

@@ -1,8 +1,9 @@
 /**
  * The browser playground at GET /, end to end: the real service with the fake model, driven by
  * Debian's headless Chromium through playwright-core. Streaming visible while it streams, tool
- * cards, Stop (the model sees the hang-up), sessions across a reload, inert HTML in replies,
- * Markdown, and every failure in plain words. Plus the route itself (CSP, types, caching, 503
+ * cards, Stop (the run is cancelled and the model sees the hang-up), a reload mid-reply picking the
+ * reply up where it is, sessions across a reload, the session in the URL, paging past 100
+ * sessions, inert HTML in replies, Markdown, and every failure in plain words. Plus the route itself (CSP, types, caching, 503
  * without a build) and the Markdown parser without a browser.
  */
 import assert from 'node:assert/strict';
@@ -16,7 +17,7 @@ import Fastify from 'fastify';
 import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { PLAYGROUND_CSP, playgroundRoutes } from '../src/http/routes/playground.js';
 import { parseInline, parseMarkdown, safeHref } from '../src/playground/markdown.js';
-import { KEY_A, startService, type TestService } from './support/service.js';
+import { KEY_A, KEY_B, startService, type TestService } from './support/service.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = join(ROOT, 'test-results');
@@ -119,6 +120,34 @@ async function bannerText(): Promise<string> {
   await banner.waitFor();
   return (await banner.textContent()) ?? '';
 }
+
+/** The run's status once it has ended (the service records it right after the last event). */
+async function finalRunStatus(runId: string): Promise<string> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const res = await service().request(`/runs/${runId}`);
+    assert.equal(res.status, 200);
+    const { status } = (await res.json()) as { status: string };
+    if (status !== 'running' && status !== 'queued') return status;
+    assert.ok(Date.now() < deadline, `run ${runId} is still ${status}`);
+    await sleep(50);
+  }
+}
+
+/** A second tab of the same browser (same origin, so the same stored key), watched like the first. */
+async function openTab(url: string): Promise<Page> {
+  assert.ok(context);
+  const tab = await context.newPage();
+  tab.on('pageerror', (err) => pageProblems.push(`pageerror (tab): ${err.message}`));
+  tab.on('console', (msg) => {
+    if (/Content Security Policy|Refused to/i.test(msg.text())) pageProblems.push(`console (tab): ${msg.text()}`);
+  });
+  await tab.goto(url);
+  await tab.locator('#app[data-ready=true]').waitFor();
+  return tab;
+}
+
+const urlHash = (p: Page = page): string => new URL(p.url()).hash;
 
 async function activeSessionId(): Promise<string> {
   const item = page.locator('[data-testid=session-item].active');
@@ -297,7 +326,7 @@ describe('the playground in Chromium', () => {
     await page.screenshot({ path: join(RESULTS, 'playground-tool-call.png') });
   });
 
-  test('Stop ends the stream and the model sees the hang-up', async () => {
+  test('Stop cancels the run: the model sees the hang-up and the run ends cancelled', async () => {
     const s = service();
     await newChat();
     const n = s.fake.requests.length;
@@ -305,13 +334,87 @@ describe('the playground in Chromium', () => {
     s.fake.enqueue({ text: chunks.join(''), chunks, delayMs: 250 });
     await sendMessage('Tell me a long story');
     await waitForReplyText('word0');
+    const runId = await lastReply().getAttribute('data-run-id');
+    assert.match(runId ?? '', /^run_/);
     await page.click('#stop');
     await s.fake.waitForAbort(n);
     await page.locator('[data-testid=message-note][data-kind=stopped]').waitFor();
     await waitIdle();
     assert.equal(await lastReply().getAttribute('data-state'), 'stopped');
+    assert.equal(await finalRunStatus(runId ?? ''), 'cancelled');
     await sleep(400);
     assert.ok(!((await lastReply().textContent()) ?? '').includes('word19'), 'nothing more arrived after Stop');
+  });
+
+  test('a reload during a reply picks it up where it is: it completes once, and the model was never stopped', async () => {
+    const s = service();
+    await newChat();
+    const n = s.fake.requests.length;
+    const chunks = Array.from({ length: 16 }, (_, i) => (i === 0 ? 'part0' : ` part${i}`));
+    const full = chunks.join('');
+    s.fake.enqueue({ text: full, chunks, delayMs: 150 });
+    await sendMessage('Survive a reload');
+    await waitForReplyText('part1');
+    const id = await activeSessionId();
+    assert.equal(urlHash(), `#/sessions/${id}`, 'the URL names the new session');
+    assert.equal(s.fake.requests[n]?.finished, false, 'the reply is still being written');
+
+    await page.reload();
+    await page.locator('#app[data-ready=true]').waitFor();
+    await page.locator('[data-testid=user-message]', { hasText: 'Survive a reload' }).waitFor();
+    // The reply goes on live on the new page, with Stop available, and ends complete.
+    await page.locator('[data-testid=assistant-message][data-state=streaming]').waitFor();
+    assert.ok(await page.locator('#stop').isVisible(), 'Stop is offered while the picked-up reply runs');
+    await waitIdle();
+    assert.equal(await page.locator('[data-testid=user-message]').count(), 1, 'the question shows once');
+    assert.equal(await page.locator('[data-testid=assistant-message]').count(), 1, 'the reply shows once');
+    assert.equal(await lastReply().locator('[data-testid=reply]').textContent(), full);
+    assert.equal(await lastReply().getAttribute('data-state'), 'done');
+    assert.equal(await activeSessionId(), id);
+    assert.equal(await page.locator('#chat-title').textContent(), 'Survive a reload');
+
+    const request = s.fake.requests[n];
+    assert.ok(request);
+    assert.equal(request.aborted, false, 'the reload did not hang up on the model');
+    assert.equal(request.finished, true);
+    const runId = await lastReply().getAttribute('data-run-id');
+    assert.equal(await finalRunStatus(runId ?? ''), 'completed');
+    await page.screenshot({ path: join(RESULTS, 'playground-reload-resume.png') });
+
+    // Stored, the session holds the question and the reply once each.
+    const detail = (await (await s.request(`/sessions/${id}`)).json()) as {
+      messages: Array<{ role: string; content: string | null }>;
+      active_run_id: string | null;
+    };
+    assert.equal(detail.active_run_id, null);
+    assert.deepEqual(
+      detail.messages.map((m) => [m.role, m.content]),
+      [
+        ['user', 'Survive a reload'],
+        ['assistant', full],
+      ],
+    );
+  });
+
+  test('Stop also cancels a reply picked up after a reload', async () => {
+    const s = service();
+    await newChat();
+    const n = s.fake.requests.length;
+    const chunks = Array.from({ length: 20 }, (_, i) => `bit${i} `);
+    s.fake.enqueue({ text: chunks.join(''), chunks, delayMs: 250 });
+    await sendMessage('Stop me after a reload');
+    await waitForReplyText('bit0');
+    await page.reload();
+    await page.locator('#app[data-ready=true]').waitFor();
+    await page.locator('[data-testid=assistant-message][data-state=streaming]').waitFor();
+    await waitForReplyText('bit1');
+    const runId = await lastReply().getAttribute('data-run-id');
+    await page.keyboard.press('Escape');
+    await s.fake.waitForAbort(n);
+    await page.locator('[data-testid=message-note][data-kind=stopped]').waitFor();
+    await waitIdle();
+    assert.equal(await finalRunStatus(runId ?? ''), 'cancelled');
+    assert.equal(await page.locator('[data-testid=user-message]').count(), 1);
   });
 
   test('after a reload the sessions are listed, and reopening one shows its history', async () => {
@@ -344,6 +447,46 @@ describe('the playground in Chromium', () => {
     const messages = (s.fake.requests[n]?.body as { messages: Array<{ role: string; content: unknown }> }).messages;
     assert.ok(JSON.stringify(messages).includes('Tell me a long story'), 'the history went to the model');
     assert.equal(await activeSessionId(), id);
+  });
+
+  test('the URL names the open session: a link opens it in a fresh tab, New chat clears it, Back returns, an unknown id is explained', async () => {
+    const s = service();
+    await load();
+    const item = page.locator('[data-testid=session-item]', { hasText: 'Stream me four words' });
+    await item.locator('.session-open').click();
+    await page.locator('[data-testid=user-message]', { hasText: 'Stream me four words' }).waitFor();
+    const id = await item.getAttribute('data-session-id');
+    assert.ok(id);
+    assert.equal(urlHash(), `#/sessions/${id}`);
+    const link = page.url();
+
+    const tab = await openTab(link);
+    try {
+      await tab.locator('[data-testid=user-message]', { hasText: 'Stream me four words' }).waitFor();
+      assert.equal(await tab.locator('[data-testid=assistant-message] [data-testid=reply]').textContent(), 'Alpha Bravo Charlie Delta');
+      assert.equal(await tab.locator('#chat-title').textContent(), 'Stream me four words');
+      await tab.locator(`[data-testid=session-item].active[data-session-id="${id}"]`).waitFor();
+    } finally {
+      await tab.close();
+    }
+
+    await newChat();
+    assert.equal(urlHash(), '', 'New chat clears the URL');
+    await page.goBack();
+    await page.locator('[data-testid=user-message]', { hasText: 'Stream me four words' }).waitFor();
+    assert.equal(urlHash(), `#/sessions/${id}`);
+
+    const missing = await openTab(`${s.url}/#/sessions/no-such-session`);
+    try {
+      const banner = missing.locator('[data-testid=error-banner]');
+      await banner.waitFor();
+      assert.match((await banner.textContent()) ?? '', /does not exist .*no-such-session/);
+      assert.equal(urlHash(missing), '', 'the bad link is cleared from the URL');
+      assert.equal(await missing.locator('#chat-title').textContent(), 'New chat');
+      assert.ok(await missing.locator('#empty-state').isVisible());
+    } finally {
+      await missing.close();
+    }
   });
 
   test('HTML and <script> in a reply stay inert text', async () => {
@@ -520,6 +663,34 @@ describe('the playground in Chromium', () => {
     } finally {
       await page.setViewportSize({ width: 1280, height: 800 });
     }
+  });
+
+  test('with more than 100 sessions, "Load more" reaches the oldest', async () => {
+    const s = service();
+    // Another key, so the other tests' sessions are not in the way. The oldest first, then the rest.
+    const create = async (message: string): Promise<void> => {
+      const res = await s.chat({ message }, KEY_B);
+      assert.equal(res.status, 200, await res.clone().text());
+      await res.arrayBuffer();
+    };
+    await create('The very oldest session');
+    for (let batch = 0; batch < 13; batch++) {
+      await Promise.all(Array.from({ length: 8 }, (_, i) => create(`Filler session ${batch * 8 + i}`)));
+    }
+    await load();
+    await enterKey(KEY_B);
+    const items = page.locator('[data-testid=session-item]');
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=session-item]').length === 100);
+    const oldest = page.locator('[data-testid=session-item]', { hasText: 'The very oldest session' });
+    assert.equal(await oldest.count(), 0, 'the first page holds the newest 100');
+    await page.locator('[data-testid=load-more-sessions]').click();
+    await oldest.waitFor();
+    assert.equal(await items.count(), 105);
+    assert.equal(await page.locator('[data-testid=load-more-sessions]').count(), 0, 'no more pages');
+    await oldest.locator('.session-open').click();
+    await page.locator('[data-testid=user-message]', { hasText: 'The very oldest session' }).waitFor();
+    assert.equal(await page.locator('#chat-title').textContent(), 'The very oldest session');
+    await page.screenshot({ path: join(RESULTS, 'playground-load-more.png') });
   });
 
   test('no script errors or CSP violations on the page', () => {

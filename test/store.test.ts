@@ -506,7 +506,9 @@ function storeContract(name: string, backend: Backend): void {
       await store.createRun(newRun(owner(), { session_id: id, created_at: iso(t0 + 5) })); // not a's
       await store.createRun(newRun(a, { session_id: sid(), created_at: iso(t0 + 5) })); // another session
 
-      const expected = [...runs].sort((x, y) => (x.created_at === y.created_at ? (x.id < y.id ? 1 : -1) : x.created_at < y.created_at ? 1 : -1)).map((r) => r.id);
+      const expected = [...runs]
+        .sort((x, y) => (x.created_at === y.created_at ? (x.id < y.id ? 1 : -1) : x.created_at < y.created_at ? 1 : -1))
+        .map((r) => r.id);
       const all = await store.listRuns(id, a, { limit: 50 });
       assert.deepEqual(
         all.map((r) => r.id),
@@ -656,7 +658,7 @@ function storeContract(name: string, backend: Backend): void {
 
       const all = await store.readRunEvents(run.id, 0, 100);
       assert.deepEqual(all, [...first, ...events(4, 2)]);
-      assert.equal(JSON.parse(all[0]!.data).content, '日本語 ✓ 🎉 "quotes" \\ backslash\nnewline \u0000 nul');
+      assert.equal((JSON.parse(all[0]!.data) as { content: string }).content, '日本語 ✓ 🎉 "quotes" \\ backslash\nnewline \u0000 nul');
       assert.deepEqual(
         (await store.readRunEvents(run.id, 2, 2)).map((e) => e.seq),
         [3, 4],
@@ -709,7 +711,12 @@ function storeContract(name: string, backend: Backend): void {
       const a = owner();
       const id = sid();
       await store.openSession(id, a, 't');
-      const [first, second, later, live] = [newRun(a, { session_id: id }), newRun(a, { session_id: id }), newRun(a, { session_id: id }), newRun(a, { session_id: id })];
+      const [first, second, later, live] = [
+        newRun(a, { session_id: id }),
+        newRun(a, { session_id: id }),
+        newRun(a, { session_id: id }),
+        newRun(a, { session_id: id }),
+      ];
       for (const r of [first, second, later, live]) {
         await store.createRun(r);
         await store.appendRunEvents(r.id, events(1, 3));
@@ -739,6 +746,28 @@ function storeContract(name: string, backend: Backend): void {
       assert.equal(await store.pruneRunEvents(1_001, 10), 1);
       assert.equal((await store.getRun(later.id, a))?.events_pruned, true);
       assert.equal((await store.readRunEvents(live.id, 0, 10)).length, 3, 'a live run has no expiry');
+      assert.equal(await store.deleteSession(id, a), true);
+    });
+
+    test('concurrent pruneRunEvents calls count each run once', async () => {
+      // On Postgres the calls run on different pooled connections at once.
+      const a = owner();
+      const id = sid();
+      await store.openSession(id, a, 't');
+      const runs = Array.from({ length: 40 }, () => newRun(a, { session_id: id }));
+      for (const r of runs) {
+        await store.createRun(r);
+        await store.appendRunEvents(r.id, events(1, 2));
+        await store.finishRun(r.id, outcome({ events_expire_at: 5_000 }));
+      }
+      let total = 0;
+      for (let round = 0; round < 20; round++) {
+        const counts = await Promise.all(Array.from({ length: 4 }, () => store.pruneRunEvents(6_000, 7)));
+        total += counts.reduce((x, y) => x + y, 0);
+        if (counts.every((n) => n === 0)) break;
+      }
+      assert.equal(total, runs.length);
+      assert.equal(await countEvents(url, runs), 0);
       assert.equal(await store.deleteSession(id, a), true);
     });
 
@@ -831,16 +860,34 @@ function storeContract(name: string, backend: Backend): void {
       const first = await openStore(url);
       await first.openSession(id, a, 'persisted');
       await first.appendMessages(id, sampleTurn);
+      const [done, live] = [newRun(a, { session_id: id }), newRun(a, { session_id: id })];
+      const claim = { token: live.id, until: Date.now() + 60_000 };
+      await first.claimSession(id, claim.token, claim.until);
+      for (const r of [done, live]) {
+        await first.createRun(r);
+        await first.appendRunEvents(r.id, events(1, 3, r.id));
+      }
+      await first.finishRun(done.id, outcome({ reply: 'kept ✓', tool_calls: [{ id: 'c', name: 'calculator', arguments: { e: '1+1' }, result: 2 }] }));
+      await first.requestCancel(live.id, a);
       const before = await first.getSession(id, a);
+      const runsBefore = await first.listRuns(id, a, { limit: 10 });
       await first.close();
 
       const second = await openAnother();
       assert.deepEqual(await second.getSession(id, a), before);
+      assert.equal(before?.active_run_id, live.id);
       assert.deepEqual(
         (await second.listMessages(id, { limit: 10 })).map((r) => r.message),
         sampleTurn,
       );
       assert.deepEqual(await second.recentMessages(id, 2), sampleTurn.slice(2));
+      assert.deepEqual(await second.sessionClaim(id), claim);
+      assert.deepEqual(await second.listRuns(id, a, { limit: 10 }), runsBefore);
+      assert.equal(runsBefore.length, 2);
+      assert.deepEqual(await second.cancelRequested([done.id, live.id]), [live.id]);
+      for (const r of [done, live]) assert.deepEqual(await second.readRunEvents(r.id, 0, 10), events(1, 3, r.id));
+      assert.equal(await second.renewSession(id, claim.token, claim.until + 1), true, 'the claim is still its holder’s');
+      await second.releaseSession(id, claim.token);
     });
 
     test('ping answers on an open store and fails once it is closed', async () => {
@@ -861,16 +908,116 @@ function storeContract(name: string, backend: Backend): void {
       assert.equal((await yetAgain.getSession(id, a))?.title, 'kept');
       await yetAgain.ping();
     });
+
+    test('a database created at migration 001 is upgraded: its sessions and messages are kept and take runs', async () => {
+      const oldUrl = await backend.another();
+      const a = owner();
+      const [plain, lapsed, held] = [sid(), sid(), sid()];
+      const created = iso(Date.now() - 60_000);
+      await withDatabase(oldUrl, async (db) => {
+        await migrateTo(db as unknown as Kysely<unknown>, '001_sessions_messages');
+        await assert.rejects(sql`SELECT count(*) FROM runs`.execute(db), 'at 001 there is no runs table');
+        // As release 001 wrote them: no lease_token; claims were a bare busy_until.
+        const session = (id: string, title: string, count: number, busyUntil: string | null) =>
+          sql`INSERT INTO sessions (id, owner, title, message_count, busy_until, created_at, updated_at)
+              VALUES (${id}, ${a}, ${title}, ${count}, ${busyUntil}, ${created}, ${created})`.execute(db);
+        await session(plain, 'plain', 2, null);
+        await session(lapsed, 'lapsed', 0, iso(Date.now() - 1_000));
+        await session(held, 'held', 0, iso(Date.now() + 60_000));
+        for (const [seq, m] of sampleTurn.slice(0, 2).entries()) {
+          await sql`INSERT INTO messages (session_id, seq, role, data, created_at) VALUES (${plain}, ${seq}, ${m.role}, ${JSON.stringify(m)}, ${created})`.execute(
+            db,
+          );
+        }
+      });
+
+      const upgraded = await openStore(oldUrl);
+      try {
+        assert.deepEqual(await upgraded.getSession(plain, a), {
+          id: plain,
+          title: 'plain',
+          message_count: 2,
+          created_at: created,
+          updated_at: created,
+          active_run_id: null,
+        });
+        assert.deepEqual((await upgraded.listSessions(a, { limit: 10 })).map((s) => s.id).sort(), [plain, lapsed, held].sort());
+        assert.deepEqual(
+          (await upgraded.listMessages(plain, { limit: 10 })).map((r) => r.message),
+          sampleTurn.slice(0, 2),
+        );
+        await upgraded.appendMessages(plain, sampleTurn.slice(2));
+        assert.deepEqual(
+          (await upgraded.listMessages(plain, { limit: 10 })).map((r) => r.seq),
+          [0, 1, 2, 3],
+        );
+
+        // An old claim that lapsed is free; one still running (an old process mid-turn during a
+        // rolling upgrade) keeps the session until it expires, though it names no run.
+        assert.equal(await upgraded.claimSession(lapsed, rid(), Date.now() + 60_000), true);
+        assert.equal(await upgraded.claimSession(held, rid(), Date.now() + 60_000), false);
+        assert.equal(await upgraded.sessionClaim(held), undefined);
+        assert.equal((await upgraded.getSession(held, a))?.active_run_id, null);
+
+        const token = rid();
+        assert.equal(await upgraded.claimSession(plain, token, Date.now() + 60_000), true);
+        assert.equal((await upgraded.getSession(plain, a))?.active_run_id, token);
+        const run = newRun(a, { id: token, session_id: plain });
+        await upgraded.createRun(run);
+        await upgraded.appendRunEvents(run.id, events(1, 3));
+        assert.equal(await upgraded.finishRun(run.id, outcome()), true);
+        await upgraded.releaseSession(plain, token);
+        assert.equal((await upgraded.listRuns(plain, a, { limit: 10 }))[0]?.status, 'completed');
+        assert.equal(await upgraded.deleteSession(plain, a), true);
+        assert.equal(await upgraded.getRun(run.id, a), undefined);
+        assert.equal(await countEvents(oldUrl, [run]), 0);
+      } finally {
+        await upgraded.close();
+      }
+    });
+
+    test('migration 002 rolls back to 001, keeping sessions, and applies again', async () => {
+      const u = await backend.another();
+      const a = owner();
+      const id = sid();
+      const first = await openStore(u);
+      try {
+        await first.openSession(id, a, 'kept');
+        await first.claimSession(id, rid(), Date.now() + 60_000);
+        await first.createRun(newRun(a, { session_id: id }));
+      } finally {
+        await first.close();
+      }
+      await withDatabase(u, async (db) => {
+        await migrateTo(db as unknown as Kysely<unknown>, '001_sessions_messages');
+        await assert.rejects(sql`SELECT count(*) FROM runs`.execute(db));
+        await assert.rejects(sql`SELECT lease_token FROM sessions`.execute(db));
+      });
+      const again = await openStore(u);
+      try {
+        const s = await again.getSession(id, a);
+        assert.equal(s?.title, 'kept');
+        assert.equal(s?.active_run_id, null, 'the claim lost its token with the column');
+        assert.deepEqual(await again.listRuns(id, a, { limit: 10 }), []);
+      } finally {
+        await again.close();
+      }
+    });
   });
 }
 
 // ---------------------------------------------------------------------------------------------
 
 let sqliteDir: string | undefined;
+let sqliteFiles = 0;
 storeContract('sqlite', {
   setup() {
     sqliteDir = mkdtempSync(join(tmpdir(), 'agent-api-store-'));
     return Promise.resolve(`sqlite:${join(sqliteDir, 'x.db')}`);
+  },
+  another() {
+    if (!sqliteDir) throw new Error('setup() first');
+    return Promise.resolve(`sqlite:${join(sqliteDir, `another-${++sqliteFiles}.db`)}`);
   },
   teardown() {
     if (sqliteDir) rmSync(sqliteDir, { recursive: true, force: true });
@@ -906,27 +1053,32 @@ function pgUrlFor(database: string): string {
 }
 
 let admin: pg.Client | undefined;
-let pgDatabase: string | undefined;
+const pgDatabases: string[] = [];
+/** Creates a throwaway database on the server and returns its URL; teardown drops them all. */
+async function createPgDatabase(): Promise<string> {
+  if (!admin) throw new Error('setup() first');
+  const name = `agent_api_test_${randomBytes(6).toString('hex')}`;
+  await admin.query(`CREATE DATABASE ${name}`);
+  pgDatabases.push(name);
+  return pgUrlFor(name);
+}
 storeContract('postgres', {
   async setup() {
     admin = await connectPgAdmin();
-    pgDatabase = `agent_api_test_${randomBytes(6).toString('hex')}`;
-    await admin.query(`CREATE DATABASE ${pgDatabase}`);
-    return pgUrlFor(pgDatabase);
+    return createPgDatabase();
   },
+  another: createPgDatabase,
   async teardown() {
     if (!admin) return;
     try {
-      if (pgDatabase) {
-        // pg's pool.end() resolves before its sockets are closed; let the closed stores' backends
-        // go away on their own so FORCE does not kill them under a still-listening client.
-        for (let waited = 0; waited < 5000; waited += 25) {
-          const { rows } = await admin.query<{ n: string }>('SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1', [pgDatabase]);
-          if (Number(rows[0]?.n) === 0) break;
-          await sleep(25);
-        }
-        await admin.query(`DROP DATABASE IF EXISTS ${pgDatabase} WITH (FORCE)`);
+      // pg's pool.end() resolves before its sockets are closed; let the closed stores' backends
+      // go away on their own so FORCE does not kill them under a still-listening client.
+      for (let waited = 0; waited < 5000; waited += 25) {
+        const { rows } = await admin.query<{ n: string }>('SELECT count(*) AS n FROM pg_stat_activity WHERE datname = ANY($1)', [pgDatabases]);
+        if (Number(rows[0]?.n) === 0) break;
+        await sleep(25);
       }
+      for (const name of pgDatabases) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     } finally {
       await admin.end();
     }

@@ -1,7 +1,8 @@
 /**
  * POST /v1/ui/chat: the AI SDK v6 UI message stream, read back with the SDK's own client pieces
  * (DefaultChatTransport, readUIMessageStream, parseJsonEventStream + uiMessageChunkSchema) against
- * the real service and the fake model.
+ * the real service and the fake model; and resuming (`reconnectToStream`, GET /v1/ui/chat/{id}/stream)
+ * and stopping (POST /v1/ui/chat/{id}/stop) the reply in progress.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -49,6 +50,29 @@ async function finalMessage(stream: ReadableStream<UIMessageChunk>): Promise<{ m
   return { message, errors };
 }
 
+/** Reads chunks until one of `type` (returned with those before it); fails if the stream ends first. */
+async function readUntil(reader: ReadableStreamDefaultReader<UIMessageChunk>, type: UIMessageChunk['type']): Promise<UIMessageChunk[]> {
+  const seen: UIMessageChunk[] = [];
+  for (;;) {
+    const { done, value } = await reader.read();
+    assert.ok(!done, `the stream ended before a ${type} chunk`);
+    seen.push(value);
+    if (value.type === type) return seen;
+  }
+}
+
+/** Every chunk left in the stream. */
+async function readRest(reader: ReadableStreamDefaultReader<UIMessageChunk>): Promise<UIMessageChunk[]> {
+  const out: UIMessageChunk[] = [];
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return out;
+    out.push(value);
+  }
+}
+
+const startId = (chunks: UIMessageChunk[]) => chunks.find((c): c is Extract<UIMessageChunk, { type: 'start' }> => c.type === 'start')?.messageId;
+
 const textOf = (message: UIMessage | undefined) =>
   (message?.parts ?? [])
     .filter((p) => p.type === 'text')
@@ -60,6 +84,10 @@ describe('POST /v1/ui/chat (AI SDK UI message stream)', () => {
   const transport = (key = KEY_A) => new DefaultChatTransport<UIMessage>({ api: `${svc.url}/v1/ui/chat`, headers: { 'X-API-Key': key } });
   const post = (json: unknown, key: string | null = KEY_A, signal?: AbortSignal) =>
     svc.request('/v1/ui/chat', { method: 'POST', json, key, ...(signal ? { signal } : {}) });
+  const send = (chatId: string, text: string, abortSignal?: AbortSignal) =>
+    transport().sendMessages({ chatId, messages: [userMessage(text)], trigger: 'submit-message', messageId: undefined, abortSignal });
+  const stop = (chatId: string, key: string | null = KEY_A) => svc.request(`/v1/ui/chat/${chatId}/stop`, { method: 'POST', key });
+  const errorCode = async (res: Response) => ((await res.json()) as { error: { code: string } }).error.code;
 
   before(async () => {
     svc = await startService();
@@ -260,42 +288,157 @@ describe('POST /v1/ui/chat (AI SDK UI message stream)', () => {
     assert.equal(textOf(again.message), 'abcdefgh');
   });
 
-  test('aborting the request mid-stream aborts the model request', async () => {
-    const first = svc.fake.requests.length;
-    svc.fake.enqueue({ text: 'z'.repeat(80), delayMs: 150 });
+  test('reconnectToStream with no reply in progress: GET /v1/ui/chat/{id}/stream answers 204 and the SDK gives null', async () => {
+    svc.fake.enqueue({ text: 'Done already.' });
+    assert.equal(textOf((await finalMessage(await send('ui-idle', 'hi'))).message), 'Done already.');
+    assert.equal(await transport().reconnectToStream({ chatId: 'ui-idle' }), null);
+    const res = await svc.request('/v1/ui/chat/ui-idle/stream');
+    assert.equal(res.status, 204);
+    assert.equal(await res.text(), '');
+  });
+
+  test('a page that reloads mid-reply: hanging up leaves the run going, and reconnectToStream replays the whole message', async () => {
+    const n = svc.fake.requests.length;
+    svc.fake.enqueue(
+      { toolCalls: [{ id: 'call_resume', name: 'calculator', arguments: { expression: '2 + 3 * 4' } }], delayMs: 20 },
+      { text: 'It is 14, computed with the calculator.', chunks: ['It ', 'is ', '14, ', 'computed ', 'with ', 'the ', 'calculator.'], delayMs: 120 },
+    );
     const ac = new AbortController();
-    const stream = await transport().sendMessages({
-      chatId: 'ui-abort',
-      messages: [userMessage('talk')],
-      trigger: 'submit-message',
-      messageId: undefined,
-      abortSignal: ac.signal,
-    });
-    const reader = stream.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      assert.ok(!done, 'stream ended before any text');
-      if (value.type === 'text-delta') break;
-    }
-    ac.abort();
-    await assert.rejects(async () => {
-      for (;;) if ((await reader.read()).done) break;
-    });
-    await svc.fake.waitForAbort(first);
-    assert.equal(svc.fake.requests[first]!.finished, false);
+    const reader = (await send('ui-resume', 'what is 2 + 3 * 4?', ac.signal)).getReader();
+    const before = await readUntil(reader, 'text-delta');
+    assert.ok(before.some((c) => c.type === 'tool-output-available'));
+    const messageId = startId(before);
+    assert.match(messageId ?? '', /^run_/, 'the message id is the run id');
+    ac.abort(); // the page goes away
+    await assert.rejects(readRest(reader));
+
+    // What DefaultChatTransport does for useChat({ resume: true }): GET {api}/{chatId}/stream.
+    const resumed = await transport().reconnectToStream({ chatId: 'ui-resume' });
+    assert.ok(resumed, 'a reply is in progress');
+    const { message, errors } = await finalMessage(resumed);
+    assert.deepEqual(errors, []);
+    assert.equal(message?.id, messageId, 'the same message as the POST was building');
+    assert.deepEqual(
+      message?.parts.map((p) => p.type),
+      ['step-start', 'tool-calculator', 'step-start', 'text'],
+    );
+    const part = message.parts[1] as { toolCallId: string; state: string; input: unknown; output: unknown };
+    assert.equal(part.toolCallId, 'call_resume');
+    assert.equal(part.state, 'output-available');
+    assert.deepEqual(part.input, { expression: '2 + 3 * 4' });
+    assert.deepEqual(part.output, { expression: '2 + 3 * 4', result: 14 });
+    assert.equal(textOf(message), 'It is 14, computed with the calculator.');
+
+    // The model was never hung up on, and the whole reply is stored.
+    assert.equal(svc.fake.requests[n + 1]!.aborted, false);
+    assert.equal(svc.fake.requests[n + 1]!.finished, true);
     await waitFor(() => svc.server.activeRuns === 0, 'the run to end');
+    const session = (await (await svc.request('/sessions/ui-resume')).json()) as { messages: Array<{ role: string; content?: string; interrupted?: boolean }> };
+    const last = session.messages.at(-1);
+    assert.equal(last?.content, 'It is 14, computed with the calculator.');
+    assert.notEqual(last?.interrupted, true);
+    assert.equal(await transport().reconnectToStream({ chatId: 'ui-resume' }), null);
 
     svc.fake.enqueue({ text: 'back' });
-    const next = await finalMessage(
-      await transport().sendMessages({
-        chatId: 'ui-abort',
-        messages: [userMessage('again')],
-        trigger: 'submit-message',
-        messageId: undefined,
-        abortSignal: undefined,
-      }),
+    assert.equal(textOf((await finalMessage(await send('ui-resume', 'again'))).message), 'back');
+  });
+
+  test('the resumed stream is the UI protocol: same headers, replayed from start, [DONE] at the end', async () => {
+    svc.fake.enqueue({ text: 'one two three four', chunks: ['one ', 'two ', 'three ', 'four'], delayMs: 120 });
+    const running = await post(body('ui-resume-raw', 'count'));
+    assert.equal(running.status, 200);
+    // The POST answered 200, so its run is recorded and answering: resume it at once.
+    const res = await svc.request('/v1/ui/chat/ui-resume-raw/stream');
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
+    assert.equal(res.headers.get('x-vercel-ai-ui-message-stream'), 'v1');
+    const [resumedText, postedText] = await Promise.all([readChunks(res), readChunks(running)]);
+    const lines = dataLines(resumedText);
+    assert.equal(lines.at(-1), '[DONE]');
+    // Both streams are the same run, chunk for chunk.
+    assert.deepEqual(lines, dataLines(postedText));
+    const chunks = lines.slice(0, -1).map((l) => JSON.parse(l) as UIMessageChunk);
+    assert.equal(chunks[0]?.type, 'start');
+    assert.equal(
+      chunks
+        .filter((c): c is Extract<UIMessageChunk, { type: 'text-delta' }> => c.type === 'text-delta')
+        .map((c) => c.delta)
+        .join(''),
+      'one two three four',
     );
-    assert.equal(textOf(next.message), 'back');
+  });
+
+  test('POST /v1/ui/chat/{id}/stop cancels the run: the model is hung up on and every stream of it ends', async () => {
+    const n = svc.fake.requests.length;
+    svc.fake.enqueue({ text: 'z'.repeat(80), delayMs: 150 });
+    const reader = (await send('ui-stop', 'talk')).getReader();
+    const before = await readUntil(reader, 'text-delta');
+    const resumed = await transport().reconnectToStream({ chatId: 'ui-stop' });
+    assert.ok(resumed, 'a reply is in progress');
+
+    const res = await stop('ui-stop');
+    assert.equal(res.status, 202);
+    const { run_id } = (await res.json()) as { run_id: string };
+    assert.equal(run_id, startId(before), 'the run whose message was streaming');
+    await svc.fake.waitForAbort(n);
+    assert.equal(svc.fake.requests[n]!.finished, false);
+
+    // The POST's stream: an error chunk (cancelled), then finish.
+    const after = await readRest(reader);
+    assert.deepEqual(
+      after.slice(-2).map((c) => c.type),
+      ['error', 'finish'],
+    );
+    assert.deepEqual(after.at(-1), { type: 'finish', finishReason: 'error' });
+    // The resumed stream ends the same way, keeping the partial text.
+    const { message, errors } = await finalMessage(resumed);
+    assert.equal(errors.length, 1);
+    assert.match(textOf(message), /^z+$/);
+    assert.ok(textOf(message).length < 80);
+
+    await waitFor(() => svc.server.activeRuns === 0, 'the run to end');
+    const run = (await (await svc.request(`/runs/${run_id}`)).json()) as { status: string };
+    assert.equal(run.status, 'cancelled');
+    const again = await stop('ui-stop');
+    assert.equal(again.status, 204);
+    assert.equal(await again.text(), '');
+    assert.equal(await transport().reconnectToStream({ chatId: 'ui-stop' }), null);
+
+    svc.fake.enqueue({ text: 'after the stop' });
+    assert.equal(textOf((await finalMessage(await send('ui-stop', 'again'))).message), 'after the stop');
+  });
+
+  test("another key's chat or an unknown one: stream 204 (no reply in progress, nothing told), stop 404 (and touches nothing); bad ids 400; no key 401", async () => {
+    const n = svc.fake.requests.length;
+    svc.fake.enqueue({ text: 'mine mine mine', chunks: ['mine ', 'mine ', 'mine'], delayMs: 150 });
+    const running = await post(body('ui-owned', 'hello'));
+    assert.equal(running.status, 200);
+
+    assert.equal(await transport(KEY_B).reconnectToStream({ chatId: 'ui-owned' }), null);
+    assert.equal(await transport().reconnectToStream({ chatId: 'ui-never-used' }), null, 'useChat with a fresh id resumes cleanly');
+    for (const chat of ['ui-owned', 'ui-never-used']) {
+      const key = chat === 'ui-owned' ? KEY_B : KEY_A;
+      const resumed = await svc.request(`/v1/ui/chat/${chat}/stream`, { key });
+      assert.equal(resumed.status, 204, chat);
+      assert.equal(await resumed.text(), '');
+      const res = await stop(chat, key);
+      assert.equal(res.status, 404, chat);
+      assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
+      assert.equal(await errorCode(res), 'session_not_found');
+    }
+    // KEY_B's stop did not touch KEY_A's run.
+    assert.equal(dataLines(await readChunks(running)).at(-1), '[DONE]');
+    assert.equal(svc.fake.requests[n]!.aborted, false);
+    assert.equal(svc.fake.requests[n]!.finished, true);
+
+    for (const res of [await svc.request('/v1/ui/chat/bad%20id!/stream'), await stop('bad%20id!')]) {
+      assert.equal(res.status, 400);
+      assert.equal(await errorCode(res), 'validation_error');
+    }
+    for (const res of [await svc.request('/v1/ui/chat/ui-owned/stream', { key: null }), await stop('ui-owned', null)]) {
+      assert.equal(res.status, 401);
+      assert.equal(await errorCode(res), 'unauthorized');
+    }
   });
 
   test('the route is in the OpenAPI document', async () => {
@@ -303,5 +446,14 @@ describe('POST /v1/ui/chat (AI SDK UI message stream)', () => {
     assert.equal(res.status, 200);
     const doc = (await res.json()) as { paths: Record<string, unknown> };
     assert.ok(doc.paths['/v1/ui/chat']);
+    const paths = doc.paths as Record<string, Record<string, { responses: Record<string, unknown> }>>;
+    assert.deepEqual(
+      Object.keys(paths['/v1/ui/chat/{id}/stream']?.['get']?.responses ?? {}).filter((s) => s < '300'),
+      ['204'],
+    );
+    assert.deepEqual(
+      Object.keys(paths['/v1/ui/chat/{id}/stop']?.['post']?.responses ?? {}).filter((s) => s < '300'),
+      ['202', '204'],
+    );
   });
 });

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 /**
- * The `agent-api` command: `chat` talks to a running service through the TypeScript client
- * (streaming the reply to stdout, tool activity and the session id to stderr); `serve` runs the
- * service itself, exactly as `npm start` does.
+ * The `agent-api` command: `chat` and `runs` talk to a running service through the TypeScript
+ * client (streaming replies to stdout, tool activity and the session id to stderr); `serve` runs
+ * the service itself, exactly as `npm start` does.
  */
 import { chat, parseChat } from './chat.js';
+import { runs } from './runs.js';
 import { serve, SERVING } from './serve.js';
 import { showUsage, UsageError, usageError } from './usage.js';
 
@@ -20,6 +21,7 @@ const commands = new Map<string, Command>([
       return options === 'help' ? showUsage() : chat(options);
     },
   ],
+  ['runs', runs],
   ['serve', serve],
 ]);
 

@@ -3,6 +3,7 @@
  * ReadableStream and AbortSignal only; nothing from the server but types).
  */
 import { chat, stream, type ChatOptions, type StreamOptions } from './chat.js';
+import { Runs } from './runs.js';
 import { Sessions } from './sessions.js';
 import { Transport } from './transport.js';
 import type { ChatReply, StreamEvent } from './types.js';
@@ -17,12 +18,14 @@ export interface AgentClientOptions {
 
 export class AgentClient {
   readonly sessions: Sessions;
+  readonly runs: Runs;
   private readonly http: Transport;
 
   constructor(options: AgentClientOptions) {
     // Called unbound, window.fetch throws "Illegal invocation"; look it up per call so it can be replaced.
     this.http = new Transport(options.baseUrl, options.apiKey, options.fetch ?? ((input, init) => globalThis.fetch(input, init)));
     this.sessions = new Sessions(this.http);
+    this.runs = new Runs(this.http);
   }
 
   /** The whole reply once the turn is done. */
@@ -35,7 +38,10 @@ export class AgentClient {
    * yielded as an event AND then iteration continues to `end`; pass { throwOnError: true } to throw
    * UpstreamError instead. HTTP errors before the stream throw the typed error. Abort via signal ends
    * iteration by throwing the signal's reason (an AbortError DOMException). A stream that stops
-   * before `end` throws NetworkError. Leaving the loop early hangs up, which stops the model.
+   * before `end` throws NetworkError. Leaving the loop early hangs up, which cancels the run
+   * (the model stops) unless `onDisconnect: 'continue'`. The n-th event yielded is event n of the
+   * run `start` names, so after a cut `runs.events(start.run_id, { after: eventsSeen })` resumes
+   * a run started with `onDisconnect: 'continue'`.
    */
   stream(message: string, options: StreamOptions = {}): AsyncIterable<StreamEvent> {
     return stream(this.http, message, options);

@@ -27,9 +27,17 @@ export class AuthenticationError extends AgentApiError {
 export class ValidationError extends AgentApiError {
   override name = 'ValidationError';
 }
-/** 404: no such session for this key (or no such route). */
+/** 404: no such session or run for this key (or no such route). */
 export class NotFoundError extends AgentApiError {
   override name = 'NotFoundError';
+}
+/**
+ * 410 run_events_expired: the run exists but its event log was pruned (`RUN_EVENTS_TTL_S` after it
+ * ended), so it cannot be followed; its outcome is still at `runs.get()`. A NotFoundError too, for
+ * code that only asks whether there is anything to read.
+ */
+export class RunEventsExpiredError extends NotFoundError {
+  override name = 'RunEventsExpiredError';
 }
 /** 409 session_busy: the session is still answering an earlier message. */
 export class SessionBusyError extends AgentApiError {
@@ -66,7 +74,7 @@ const classByCode = {
   session_busy: SessionBusyError,
   run_not_found: NotFoundError,
   cancelled: AgentApiError,
-  run_events_expired: NotFoundError,
+  run_events_expired: RunEventsExpiredError,
   interrupted: AgentApiError,
   rate_limited: RateLimitError,
   internal_error: AgentApiError,

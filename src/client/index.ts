@@ -2,6 +2,7 @@
 // plain-data error registry (test/import-rules.test.ts checks it).
 export { AgentClient, type AgentClientOptions } from './agent-client.js';
 export type { ChatOptions, StreamOptions } from './chat.js';
+export type { Runs, RunEvent, RunEventsOptions } from './runs.js';
 export type { Sessions } from './sessions.js';
 export {
   AgentApiError,
@@ -10,6 +11,7 @@ export {
   NotConfiguredError,
   NotFoundError,
   RateLimitError,
+  RunEventsExpiredError,
   SessionBusyError,
   UpstreamError,
   ValidationError,

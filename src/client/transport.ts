@@ -5,6 +5,7 @@ export interface RequestOptions {
   query?: Record<string, string | number | undefined>;
   signal?: AbortSignal | undefined;
   accept?: string;
+  headers?: Record<string, string>;
 }
 
 /** HTTP for every resource of the client: the key, the base URL, and failures as typed errors. */
@@ -22,7 +23,7 @@ export class Transport {
   /** Sends one request; throws the typed error for a non-2xx answer, NetworkError if none came. */
   async request(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
     const url = this.url(path, options.query);
-    const headers: Record<string, string> = { 'X-API-Key': this.apiKey, Accept: options.accept ?? 'application/json' };
+    const headers: Record<string, string> = { ...options.headers, 'X-API-Key': this.apiKey, Accept: options.accept ?? 'application/json' };
     const init: RequestInit = { method, headers };
     if (options.body !== undefined) {
       headers['Content-Type'] = 'application/json';

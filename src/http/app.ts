@@ -131,6 +131,9 @@ export async function buildApp(options: AppOptions): Promise<App> {
     maxAge: 600,
   });
 
+  // Who is calling is settled first and enforced only after rate limiting, so that requests with
+  // a wrong or missing key are limited too (per client address): key guessing is throttled.
+  const refusals = new WeakMap<FastifyRequest, string>();
   app.addHook('onRequest', async (request) => {
     // CORS preflights never carry credentials; the CORS plugin answers them.
     if (request.is404 || request.method === 'OPTIONS' || request.routeOptions.config.public) return;
@@ -139,9 +142,10 @@ export async function buildApp(options: AppOptions): Promise<App> {
     const bearer = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')?.[1];
     const key = typeof header === 'string' ? header : bearer;
     const owner = keys.authenticate(key);
-    if (!owner) {
-      throw new ApiError(
-        'unauthorized',
+    if (owner) request.owner = owner;
+    else {
+      refusals.set(
+        request,
         header
           ? 'The X-API-Key header holds an unknown key'
           : bearer
@@ -149,19 +153,25 @@ export async function buildApp(options: AppOptions): Promise<App> {
             : 'The X-API-Key header (or Authorization: Bearer <key>) is missing',
       );
     }
-    request.owner = owner;
   });
 
   if (rateLimitPerMinute > 0) {
     await app.register(rateLimit, {
       max: rateLimitPerMinute,
       timeWindow: 60_000,
-      keyGenerator: (request) => request.owner || request.ip,
+      keyGenerator: (request) => (request.owner ? `key:${request.owner}` : `ip:${request.ip}`),
       allowList: (request) => Boolean(request.routeOptions.config.public),
       errorResponseBuilder: (_request, context) =>
         new ApiError('rate_limited', `Rate limit of ${context.max} requests per minute exceeded; retry in ${Math.ceil(context.ttl / 1000)} s`),
     });
   }
+
+  // preParsing: after every onRequest hook (the rate limiter's are per route, so they run after
+  // the global ones) and before the body is read.
+  app.addHook('preParsing', async (request) => {
+    const refusal = refusals.get(request);
+    if (refusal !== undefined) throw new ApiError('unauthorized', refusal);
+  });
 
   await registerDocs(app, version);
 

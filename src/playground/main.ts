@@ -13,11 +13,15 @@ import { Conversation } from './conversation.js';
 import { findElements } from './elements.js';
 import { KeyPanel } from './key-panel.js';
 import { loadKey, storeKey } from './key-storage.js';
+import { RunApi } from './run-api.js';
+import { RunFollower } from './run-follower.js';
 import { Sender } from './send.js';
 import { SessionList } from './session-list.js';
+import { sessionIdFromUrl } from './session-url.js';
 import { SidebarDrawer } from './sidebar-drawer.js';
 import { createPlaygroundState } from './state.js';
 import { Thread } from './thread.js';
+import { Turns } from './turns.js';
 
 const NARROW = window.matchMedia('(max-width: 760px)');
 
@@ -29,21 +33,38 @@ const keyPanel = new KeyPanel(state, els);
 const drawer = new SidebarDrawer(els);
 const thread = new Thread(els);
 const composer = new Composer(els);
+const turns = new Turns(state, composer, banner);
 // The list calls back into the conversation only on clicks, after both exist.
 const sessionList = new SessionList(state, els, keyPanel, banner, {
   open: (id) => void conversation.open(id), // never rejects
   delete: (id) => void conversation.delete(id), // never rejects
 });
-const conversation = new Conversation(state, els, { thread, sessionList, banner, drawer });
-const sender = new Sender(state, { thread, composer, banner, keyPanel, sessionList, conversation });
+const follower = new RunFollower(state, { thread, turns, sessionList });
+const conversation = new Conversation(state, els, { thread, sessionList, banner, drawer, turns, follower });
+const sender = new Sender(state, { thread, composer, banner, keyPanel, sessionList, conversation, turns });
+
+/** Shows the session the URL names (a bookmark, a reload, Back and Forward); none: a new chat. */
+function followUrl(): void {
+  const id = sessionIdFromUrl();
+  if (id === state.sessionId) return;
+  if (id === undefined) conversation.newChat('replace');
+  else void conversation.open(id, { fromUrl: true }); // never rejects
+}
 
 function applyKey(key: string): void {
   const trimmed = key.trim();
   storeKey(trimmed);
-  state.client = trimmed ? new AgentClient({ baseUrl: window.location.origin, apiKey: trimmed }) : undefined;
+  const baseUrl = window.location.origin;
+  state.client = trimmed ? new AgentClient({ baseUrl, apiKey: trimmed }) : undefined;
+  state.runs = trimmed ? new RunApi(baseUrl, trimmed) : undefined;
   keyPanel.setKeyState(trimmed ? 'unverified' : 'none');
   banner.hide();
   void sessionList.refresh(); // never rejects; the page stays usable while the list loads
+  // A link opened before a key was entered (or with a refused one) opens once a key is set.
+  const linked = sessionIdFromUrl();
+  if (state.client && linked !== undefined && !state.running && (linked !== state.sessionId || els.thread.childElementCount === 0)) {
+    void conversation.open(linked, { fromUrl: true }); // never rejects
+  }
 }
 
 els.composer.addEventListener('submit', (e) => {
@@ -63,12 +84,15 @@ els.input.addEventListener('keydown', (e) => {
 });
 els.input.addEventListener('input', () => composer.resizeInput());
 
-els.stop.addEventListener('click', () => state.running?.abort());
+// Stop cancels the run on the service (it would otherwise go on without the page).
+els.stop.addEventListener('click', () => state.running?.stop());
 document.addEventListener('keydown', (e) => {
   if (e.key !== 'Escape') return;
-  if (state.running) state.running.abort();
+  if (state.running) state.running.stop();
   else drawer.close();
 });
+window.addEventListener('popstate', followUrl);
+window.addEventListener('hashchange', followUrl);
 
 els.newSession.addEventListener('click', () => conversation.newChat());
 els.sidebarToggle.addEventListener('click', () => (drawer.isOpen() ? drawer.close() : drawer.open()));

@@ -1,13 +1,17 @@
-import { AuthenticationError, type StreamEvent } from '../client/index.js';
+import { AuthenticationError, NetworkError } from '../client/index.js';
 import { AssistantView } from './assistant-view.js';
 import type { Banner } from './banner.js';
 import type { Composer } from './composer.js';
 import type { Conversation } from './conversation.js';
 import { describeError } from './describe-error.js';
 import type { KeyPanel } from './key-panel.js';
+import { ReplyRenderer } from './reply-renderer.js';
+import type { SeqEvent } from './run-api.js';
 import type { SessionList } from './session-list.js';
+import { setSessionUrl } from './session-url.js';
 import type { PlaygroundState } from './state.js';
 import type { Thread } from './thread.js';
+import type { Turns } from './turns.js';
 
 export interface SenderParts {
   thread: Thread;
@@ -16,6 +20,7 @@ export interface SenderParts {
   keyPanel: KeyPanel;
   sessionList: SessionList;
   conversation: Conversation;
+  turns: Turns;
 }
 
 /** Sends a message and streams the reply into the thread. */
@@ -26,6 +31,7 @@ export class Sender {
   private readonly keyPanel: KeyPanel;
   private readonly sessionList: SessionList;
   private readonly conversation: Conversation;
+  private readonly turns: Turns;
 
   constructor(
     private readonly state: PlaygroundState,
@@ -37,14 +43,19 @@ export class Sender {
     this.keyPanel = parts.keyPanel;
     this.sessionList = parts.sessionList;
     this.conversation = parts.conversation;
+    this.turns = parts.turns;
   }
 
-  /** Never rejects: failures end up in the reply or the banner. */
+  /**
+   * Never rejects: failures end up in the reply or the banner. The run outlives the page
+   * (`on_disconnect: "continue"`): a reload picks the reply up again, and Stop cancels the run.
+   */
   async send(text: string): Promise<void> {
     const { state, thread, composer, banner, keyPanel, sessionList, conversation } = this;
     if (state.running) return;
     const client = state.client;
-    if (!client) {
+    const api = state.runs;
+    if (!client || !api) {
       banner.show('Enter an API key first: it is sent as the X-API-Key header with every request.');
       keyPanel.open();
       return;
@@ -54,59 +65,44 @@ export class Sender {
     const user = thread.addUserMessage(text);
     const reply = new AssistantView(thread, true);
     thread.scrollToBottom();
-    const controller = new AbortController();
-    state.running = controller;
-    composer.setRunning(true);
-    let started = false;
-    let failed = false;
-    let outcome: 'done' | 'stopped' | 'error' = 'done';
-    const handleEvent = (event: StreamEvent): void => {
-      switch (event.type) {
-        case 'start':
-          started = true;
+    const turn = this.turns.begin(api);
+    const renderer = new ReplyRenderer(reply);
+    let runId: string | undefined;
+    let lastSeq = 0;
+    const consume = async (events: AsyncIterable<SeqEvent>): Promise<void> => {
+      for await (const { seq, event } of events) {
+        if (seq !== undefined) lastSeq = seq;
+        if (event.type === 'start' && runId === undefined) {
+          runId = event.run_id;
+          turn.setRun(runId);
           keyPanel.noteKeyOutcome(client);
           if (view === state.view) {
             const isNew = state.sessionId !== event.session_id;
             state.sessionId = event.session_id;
             if (isNew) {
+              setSessionUrl(event.session_id, 'replace');
               conversation.setTitle(text.length > 60 ? `${text.slice(0, 57)}…` : text);
               void sessionList.refresh(); // never rejects; the reply does not wait for the list
             }
           }
-          break;
-        case 'token':
-          reply.appendText(event.content);
-          break;
-        case 'tool_call':
-          reply.addTool(event.id, event.name, event.arguments);
-          break;
-        case 'tool_result':
-          reply.setToolResult(event.id, event.result);
-          break;
-        case 'error':
-          failed = true;
-          outcome = 'error';
-          reply.note(
-            'error',
-            event.code === 'upstream_timeout' ? `The model did not answer in time: ${event.message}` : `The model failed while answering: ${event.message}`,
-          );
-          break;
-        case 'end':
-          if (!reply.hasContent && !failed) reply.note('empty', 'The model sent an empty reply.');
-          break;
+        }
+        renderer.apply(event);
       }
     };
     try {
-      const options = { signal: controller.signal, ...(state.sessionId ? { sessionId: state.sessionId } : {}) };
-      for await (const event of client.stream(text, options)) {
-        handleEvent(event);
+      try {
+        await consume(api.chatStream(text, { sessionId: state.sessionId, signal: turn.signal }));
+      } catch (err) {
+        // The run goes on without this connection: a stream cut mid-reply picks up where it broke, once.
+        if (!(err instanceof NetworkError) || runId === undefined || turn.signal.aborted || renderer.ended) throw err;
+        await consume(api.events(runId, { after: lastSeq, signal: turn.signal }));
       }
     } catch (err) {
       keyPanel.noteKeyOutcome(client, err);
-      if (controller.signal.aborted) {
-        outcome = 'stopped';
-        reply.note('stopped', 'Stopped. What arrived so far is kept in the session.');
-      } else if (!started) {
+      if (turn.signal.aborted) {
+        // Without Stop, the page moved to another conversation and this reply is no longer shown.
+        if (turn.stopping) renderer.stopped();
+      } else if (runId === undefined) {
         // Nothing reached the session: take the message back so it can be sent again.
         user.remove();
         reply.root.remove();
@@ -115,16 +111,13 @@ export class Sender {
         banner.show(describeError(err));
         if (err instanceof AuthenticationError) keyPanel.open();
       } else {
-        outcome = 'error';
+        renderer.outcome = 'error';
         reply.note('error', describeError(err, true));
       }
     } finally {
-      reply.finish(outcome);
-      if (state.running === controller) {
-        state.running = undefined;
-        composer.setRunning(false);
-      }
-      if (started) void sessionList.refresh(); // never rejects; nothing after this waits for it
+      reply.finish(renderer.outcome);
+      this.turns.end(turn);
+      if (runId !== undefined) void sessionList.refresh(); // never rejects; nothing after this waits for it
     }
   }
 }

@@ -1,4 +1,4 @@
-import { AuthenticationError, type SessionSummary } from '../client/index.js';
+import { AuthenticationError, type AgentClient, type SessionSummary } from '../client/index.js';
 import type { Banner } from './banner.js';
 import { describeError } from './describe-error.js';
 import { h } from './dom.js';
@@ -26,8 +26,26 @@ export interface SessionActions {
   delete(id: string): void;
 }
 
-/** The sidebar's list of the key's sessions, newest first as the service sends them. */
+/** Appends the sessions not already listed (one may have moved up between two pages). */
+function appendNew(into: SessionSummary[], page: SessionSummary[]): void {
+  const seen = new Set(into.map((s) => s.id));
+  for (const s of page) if (!seen.has(s.id)) into.push(s);
+}
+
+/** Sessions per page: the first page on every refresh, and each "Load more". */
+const PAGE = 100;
+
+/**
+ * The sidebar's list of the key's sessions, newest first as the service sends them, a page at a
+ * time: "Load more" at the end of the list fetches the next page with the service's cursor.
+ */
 export class SessionList {
+  /** Bumped by each refresh, so an older refresh or a "Load more" started before it is dropped. */
+  private generation = 0;
+  private loadingMore = false;
+  /** The client the shown sessions came from: a refresh with the same one keeps as many rows. */
+  private loadedWith: AgentClient | undefined;
+
   constructor(
     private readonly state: PlaygroundState,
     private readonly els: Pick<Elements, 'sessionList' | 'sessionEmpty'>,
@@ -46,7 +64,8 @@ export class SessionList {
 
   render(): void {
     const items = this.state.sessions.map((s) => this.renderItem(s));
-    this.els.sessionList.replaceChildren(...items);
+    const more = this.state.sessionsNext === null ? [] : [this.renderMore()];
+    this.els.sessionList.replaceChildren(...items, ...more);
     this.els.sessionEmpty.hidden = items.length > 0;
     this.els.sessionEmpty.textContent = !this.state.client
       ? 'Enter an API key to see your sessions.'
@@ -56,28 +75,84 @@ export class SessionList {
     this.markActive();
   }
 
-  /** Never rejects: a failure empties the list and shows in the banner. */
+  /**
+   * Reloads the list from the newest session, as many pages as were shown (so a refresh after a
+   * reply does not take away what "Load more" brought). Never rejects: a failure empties the list
+   * and shows in the banner.
+   */
   async refresh(): Promise<void> {
     const { state } = this;
+    const generation = ++this.generation;
     const client = state.client;
     if (!client) {
       state.sessions = [];
+      state.sessionsNext = null;
       this.render();
       return;
     }
+    const want = this.loadedWith === client ? Math.max(PAGE, state.sessions.length) : PAGE;
     try {
-      const page = await client.sessions.list({ limit: 100 });
-      if (client !== state.client) return;
+      const sessions: SessionSummary[] = [];
+      let next: string | null = null;
+      do {
+        const page = await client.sessions.list({ limit: PAGE, ...(next === null ? {} : { before: next }) });
+        if (generation !== this.generation || client !== state.client) return;
+        appendNew(sessions, page.sessions);
+        next = page.next_before;
+      } while (next !== null && sessions.length < want);
       this.keyPanel.noteKeyOutcome(client);
-      state.sessions = page.sessions;
+      state.sessions = sessions;
+      state.sessionsNext = next;
+      this.loadedWith = client;
     } catch (err) {
-      if (client !== state.client) return;
+      if (generation !== this.generation || client !== state.client) return;
       this.keyPanel.noteKeyOutcome(client, err);
       state.sessions = [];
+      state.sessionsNext = null;
+      this.loadedWith = undefined;
       this.banner.show(describeError(err));
       if (err instanceof AuthenticationError) this.keyPanel.open();
     }
     this.render();
+  }
+
+  /** The next page, appended. Never rejects: a failure shows in the banner and the button stays. */
+  async loadMore(): Promise<void> {
+    const { state } = this;
+    const client = state.client;
+    const before = state.sessionsNext;
+    if (!client || before === null || this.loadingMore) return;
+    const generation = this.generation;
+    this.loadingMore = true;
+    this.render();
+    try {
+      const page = await client.sessions.list({ limit: PAGE, before });
+      if (generation !== this.generation || client !== state.client) return;
+      const sessions = [...state.sessions];
+      appendNew(sessions, page.sessions);
+      state.sessions = sessions;
+      state.sessionsNext = page.next_before;
+    } catch (err) {
+      if (generation !== this.generation || client !== state.client) return;
+      this.keyPanel.noteKeyOutcome(client, err);
+      this.banner.show(describeError(err));
+    } finally {
+      this.loadingMore = false;
+    }
+    this.render();
+  }
+
+  private renderMore(): HTMLLIElement {
+    const li = h('li', { class: 'session-more' });
+    const button = h(
+      'button',
+      { class: 'btn btn-ghost btn-block', type: 'button', 'data-testid': 'load-more-sessions' },
+      this.loadingMore ? 'Loading…' : 'Load more',
+    );
+    button.disabled = this.loadingMore;
+    button.addEventListener('click', () => void this.loadMore()); // never rejects
+    li.appendChild(button);
+    return li;
   }
 
   private renderItem(s: SessionSummary): HTMLLIElement {

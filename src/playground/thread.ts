@@ -35,12 +35,14 @@ export class Thread {
     this.els.messages.classList.toggle('loading', loading);
   }
 
-  addUserMessage(text: string): HTMLElement {
+  /** Adds a user message at the end, or before `before` (a reply already on the page). */
+  addUserMessage(text: string, before?: HTMLElement): HTMLElement {
     const article = h('article', { class: 'msg msg-user', 'data-testid': 'user-message' });
     const body = h('div', { class: 'msg-body' });
     body.appendChild(h('p', { class: 'user-text' }, text));
     article.appendChild(body);
-    this.append(article);
+    if (before?.parentElement === this.els.thread) this.keepScrolled(() => this.els.thread.insertBefore(article, before));
+    else this.append(article);
     return article;
   }
 }

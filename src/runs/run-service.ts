@@ -205,6 +205,13 @@ export class RunService {
     return this.followFrom(runId, owner, after, signal);
   }
 
+  /** The run answering in the session now, or null (a DELETE holding the slot is not a run). */
+  async activeRun(sessionId: string, owner: string): Promise<string | null> {
+    const session = await this.store.getSession(sessionId, owner);
+    if (!session) throw new RunError('session_not_found', `No session '${sessionId}'`);
+    return session.active_run_id?.startsWith('run_') ? session.active_run_id : null;
+  }
+
   /** Runs still going in this process, including those whose client hung up. */
   get activeRuns(): number {
     return this.local.size;

@@ -41,7 +41,8 @@ export function connectDatabase(location: StoreLocation): Kysely<Database> {
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('synchronous = NORMAL');
-  // Off by default in SQLite; run_events relies on its foreign key to runs, as in Postgres.
+  // better-sqlite3 builds SQLite with foreign keys on, plain SQLite has them off; run_events relies
+  // on its foreign key to runs, so say so rather than depend on how the driver was built.
   sqlite.pragma('foreign_keys = ON');
   return new Kysely({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
 }

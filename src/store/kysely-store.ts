@@ -228,34 +228,28 @@ export class KyselyStore implements Store, RunStore {
   async pruneRunEvents(now: number, limit: number): Promise<number> {
     if (limit <= 0) return 0;
     return this.db.transaction().execute(async (tx) => {
-      const due = await tx
-        .selectFrom('runs')
-        .select('id')
+      // Marking is the first statement, so it takes the write lock (SQLite: a transaction that
+      // read first could not upgrade once another worker wrote) or the rows' locks (Postgres: a
+      // concurrent pruner that picked the same runs then finds them marked), and each run is
+      // counted once.
+      const marked = await tx
+        .updateTable('runs')
+        .set({ events_pruned: 1 })
+        .where('id', 'in', (eb) =>
+          eb
+            .selectFrom('runs')
+            .select('id')
+            .where('events_pruned', '=', 0)
+            .where('events_expire_at', '<', epochMs(now))
+            .orderBy('events_expire_at')
+            .limit(limit),
+        )
         .where('events_pruned', '=', 0)
-        .where('events_expire_at', '<', epochMs(now))
-        .orderBy('events_expire_at')
-        .limit(limit)
+        .returning('id')
         .execute();
-      let pruned = 0;
-      for (const part of chunks(
-        due.map((r) => r.id),
-        IDS_PER_QUERY,
-      )) {
-        // Marking first takes the rows' locks; a concurrent pruner that picked the same runs then
-        // marks none of them, so each run is counted once.
-        const marked = await tx.updateTable('runs').set({ events_pruned: 1 }).where('id', 'in', part).where('events_pruned', '=', 0).returning('id').execute();
-        if (marked.length === 0) continue;
-        await tx
-          .deleteFrom('run_events')
-          .where(
-            'run_id',
-            'in',
-            marked.map((r) => r.id),
-          )
-          .execute();
-        pruned += marked.length;
-      }
-      return pruned;
+      const ids = marked.map((r) => r.id);
+      for (const part of chunks(ids, IDS_PER_QUERY)) await tx.deleteFrom('run_events').where('run_id', 'in', part).execute();
+      return ids.length;
     });
   }
 

@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import ts from 'typescript';
 
-export type Layer = 'core' | 'agent' | 'store' | 'http' | 'client' | 'cli' | 'playground' | 'root';
+export type Layer = 'core' | 'agent' | 'store' | 'runs' | 'http' | 'client' | 'cli' | 'playground' | 'root';
 
 export interface ModuleImport {
   from: string; // path relative to the source root, e.g. 'agent/agent.ts'
@@ -22,12 +22,13 @@ export const LAYER_RULES: Record<Layer, { runtime: Layer[]; types: Layer[] }> = 
   core: { runtime: ['core'], types: ['core'] },
   agent: { runtime: ['core', 'agent'], types: ['core', 'agent'] },
   store: { runtime: ['core', 'store'], types: ['core', 'store'] },
-  http: { runtime: ['core', 'agent', 'store', 'http'], types: ['core', 'agent', 'store', 'http'] },
+  runs: { runtime: ['core', 'agent', 'store', 'runs'], types: ['core', 'agent', 'store', 'runs'] },
+  http: { runtime: ['core', 'agent', 'store', 'runs', 'http'], types: ['core', 'agent', 'store', 'runs', 'http'] },
   // Browser-safe: the wire types come from the server's schemas, but only as types.
   client: { runtime: ['client'], types: ['client', 'core', 'http'] },
   cli: { runtime: ['cli', 'client'], types: ['cli', 'client'] },
   playground: { runtime: ['playground', 'client'], types: ['playground', 'client'] },
-  root: { runtime: ['core', 'agent', 'store', 'http', 'root'], types: ['core', 'agent', 'store', 'http', 'root'] },
+  root: { runtime: ['core', 'agent', 'store', 'runs', 'http', 'root'], types: ['core', 'agent', 'store', 'runs', 'http', 'root'] },
 };
 
 /** Single modules a layer may import at run time beyond its table row, each for a stated reason. */
@@ -43,6 +44,7 @@ export const PACKAGE_RULES: Partial<Record<Layer, (pkg: string) => boolean>> = {
   core: (pkg) => pkg === 'zod',
   agent: (pkg) => pkg === 'zod' || pkg === 'ai' || pkg.startsWith('@ai-sdk/'),
   store: (pkg) => ['kysely', 'pg', 'better-sqlite3'].includes(pkg) || pkg.startsWith('node:'),
+  runs: (pkg) => pkg.startsWith('node:'),
   client: () => false,
   playground: () => false,
 };
@@ -50,7 +52,7 @@ export const PACKAGE_RULES: Partial<Record<Layer, (pkg: string) => boolean>> = {
 export function layerOf(path: string): Layer {
   const first = path.split('/')[0];
   if (!path.includes('/')) return 'root';
-  if (first === 'core' || first === 'agent' || first === 'store' || first === 'http' || first === 'client' || first === 'cli' || first === 'playground') {
+  if (first === 'core' || first === 'agent' || first === 'store' || first === 'runs' || first === 'http' || first === 'client' || first === 'cli' || first === 'playground') {
     return first;
   }
   throw new Error(`${path}: a folder the import rules do not know (add it to docs/ARCHITECTURE.md and LAYER_RULES)`);
