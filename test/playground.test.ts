@@ -396,6 +396,34 @@ describe('the playground in Chromium', () => {
     );
   });
 
+  test('a reload after a tool call: the stored part of the reply is not shown twice', async () => {
+    const s = service();
+    await newChat();
+    const chunks = Array.from({ length: 12 }, (_, i) => (i === 0 ? 'after0' : ` after${i}`));
+    s.fake.enqueue({ toolCalls: [{ name: 'calculator', arguments: { expression: '6 * 7' } }], delayMs: 50 }, { text: chunks.join(''), chunks, delayMs: 150 });
+    await sendMessage('Calculate, then reload');
+    await page.locator('[data-testid=tool-card][data-state=done]').waitFor();
+    await waitForReplyText('after1');
+    const id = await activeSessionId();
+    // The tool call and its result are stored already; the text after them is not.
+    const stored = (await (await s.request(`/sessions/${id}`)).json()) as { messages: Array<{ role: string }>; active_run_id: string | null };
+    assert.deepEqual(
+      stored.messages.map((m) => m.role),
+      ['user', 'assistant', 'tool'],
+    );
+    assert.ok(stored.active_run_id);
+
+    await page.reload();
+    await page.locator('#app[data-ready=true]').waitFor();
+    await page.locator('[data-testid=assistant-message][data-state=streaming]').waitFor();
+    await waitIdle();
+    assert.equal(await page.locator('[data-testid=user-message]').count(), 1);
+    assert.equal(await page.locator('[data-testid=assistant-message]').count(), 1);
+    assert.equal(await page.locator('[data-testid=tool-card]').count(), 1, 'the tool card shows once');
+    assert.match((await page.locator('[data-testid=tool-result]').textContent()) ?? '', /"result": 42/);
+    assert.equal(await lastReply().locator('[data-testid=reply]').textContent(), chunks.join(''));
+  });
+
   test('Stop also cancels a reply picked up after a reload', async () => {
     const s = service();
     await newChat();
@@ -674,8 +702,8 @@ describe('the playground in Chromium', () => {
       await res.arrayBuffer();
     };
     await create('The very oldest session');
-    for (let batch = 0; batch < 13; batch++) {
-      await Promise.all(Array.from({ length: 8 }, (_, i) => create(`Filler session ${batch * 8 + i}`)));
+    for (let batch = 0; batch < 4; batch++) {
+      await Promise.all(Array.from({ length: 26 }, (_, i) => create(`Filler session ${batch * 26 + i}`)));
     }
     await load();
     await enterKey(KEY_B);
@@ -683,14 +711,16 @@ describe('the playground in Chromium', () => {
     await page.waitForFunction(() => document.querySelectorAll('[data-testid=session-item]').length === 100);
     const oldest = page.locator('[data-testid=session-item]', { hasText: 'The very oldest session' });
     assert.equal(await oldest.count(), 0, 'the first page holds the newest 100');
-    await page.locator('[data-testid=load-more-sessions]').click();
+    const more = page.locator('[data-testid=load-more-sessions]');
+    await more.scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(RESULTS, 'playground-load-more.png') });
+    await more.click();
     await oldest.waitFor();
     assert.equal(await items.count(), 105);
     assert.equal(await page.locator('[data-testid=load-more-sessions]').count(), 0, 'no more pages');
     await oldest.locator('.session-open').click();
     await page.locator('[data-testid=user-message]', { hasText: 'The very oldest session' }).waitFor();
     assert.equal(await page.locator('#chat-title').textContent(), 'The very oldest session');
-    await page.screenshot({ path: join(RESULTS, 'playground-load-more.png') });
   });
 
   test('no script errors or CSP violations on the page', () => {

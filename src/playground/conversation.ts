@@ -1,11 +1,10 @@
-import { NotFoundError, ValidationError, type SessionMessage } from '../client/index.js';
+import { NotFoundError, ValidationError, type Run, type SessionMessage } from '../client/index.js';
 import { AssistantView } from './assistant-view.js';
 import type { Banner } from './banner.js';
 import { describeError } from './describe-error.js';
 import type { Elements } from './elements.js';
 import { renderHistory } from './history.js';
 import type { FollowedRun, RunFollower } from './run-follower.js';
-import type { RunInfo } from './run-api.js';
 import { sessionLabel, type SessionList } from './session-list.js';
 import { isSessionId, setSessionUrl } from './session-url.js';
 import type { SidebarDrawer } from './sidebar-drawer.js';
@@ -32,7 +31,7 @@ export interface OpenOptions {
  * is) and its own (the user message, and whatever parts of the reply are stored so far). The run's
  * messages start with its user message, the first one stored once the run had begun.
  */
-function splitAtRun(messages: SessionMessage[], run: RunInfo): { before: SessionMessage[]; question: string | undefined } {
+function splitAtRun(messages: SessionMessage[], run: Run): { before: SessionMessage[]; question: string | undefined } {
   const at = messages.findIndex((m) => m.role === 'user' && m.created_at >= run.created_at);
   if (at < 0) return { before: messages, question: undefined };
   const user = messages[at];
@@ -94,8 +93,7 @@ export class Conversation {
   async open(id: string, options: OpenOptions = {}): Promise<void> {
     const { state } = this;
     const client = state.client;
-    const api = state.runs;
-    if (!client || !api) return;
+    if (!client) return;
     const view = this.clearThread();
     state.sessionId = id;
     setSessionUrl(id, options.fromUrl ? 'replace' : 'push');
@@ -127,7 +125,7 @@ export class Conversation {
         after = detail.next_after;
       }
       // A run that cannot be read (it ended and was cleaned up meanwhile) leaves the history as stored.
-      const run = activeRunId === null ? undefined : await api.get(activeRunId).catch(() => undefined);
+      const run = activeRunId === null ? undefined : await client.runs.get(activeRunId).catch(() => undefined);
       if (view !== state.view) return;
       if (!run) {
         renderHistory(this.thread, messages);

@@ -13,7 +13,6 @@ import { Conversation } from './conversation.js';
 import { findElements } from './elements.js';
 import { KeyPanel } from './key-panel.js';
 import { loadKey, storeKey } from './key-storage.js';
-import { RunApi } from './run-api.js';
 import { RunFollower } from './run-follower.js';
 import { Sender } from './send.js';
 import { SessionList } from './session-list.js';
@@ -54,9 +53,7 @@ function followUrl(): void {
 function applyKey(key: string): void {
   const trimmed = key.trim();
   storeKey(trimmed);
-  const baseUrl = window.location.origin;
-  state.client = trimmed ? new AgentClient({ baseUrl, apiKey: trimmed }) : undefined;
-  state.runs = trimmed ? new RunApi(baseUrl, trimmed) : undefined;
+  state.client = trimmed ? new AgentClient({ baseUrl: window.location.origin, apiKey: trimmed }) : undefined;
   keyPanel.setKeyState(trimmed ? 'unverified' : 'none');
   banner.hide();
   void sessionList.refresh(); // never rejects; the page stays usable while the list loads

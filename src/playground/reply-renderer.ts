@@ -8,8 +8,6 @@ export const STOPPED_NOTE = 'Stopped. What arrived so far is kept in the session
 /** A run's events drawn into one assistant reply: the same for a message sent here and a run followed after a reload. */
 export class ReplyRenderer {
   outcome: ReplyOutcome = 'done';
-  /** The run's `end` arrived: the reply is complete. */
-  ended = false;
   private failed = false;
 
   constructor(private readonly reply: AssistantView) {}
@@ -47,7 +45,6 @@ export class ReplyRenderer {
         }
         break;
       case 'end':
-        this.ended = true;
         if (!reply.hasContent && !this.failed) reply.note('empty', 'The model sent an empty reply.');
         break;
     }

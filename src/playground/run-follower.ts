@@ -1,4 +1,4 @@
-import type { AgentClient } from '../client/index.js';
+import { NotFoundError, type AgentClient } from '../client/index.js';
 import type { AssistantView } from './assistant-view.js';
 import { describeError } from './describe-error.js';
 import { ReplyRenderer } from './reply-renderer.js';
@@ -48,16 +48,15 @@ export class RunFollower {
   /** Never rejects: a failure ends up in the reply. */
   async follow(run: FollowedRun): Promise<void> {
     const { state } = this;
-    const api = state.runs;
     const client = state.client;
-    if (!api || !client || run.view !== state.view) return;
-    const turn = this.turns.begin(api);
+    if (!client || run.view !== state.view) return;
+    const turn = this.turns.begin(client);
     turn.setRun(run.runId);
     const renderer = new ReplyRenderer(run.reply);
     let userShown = run.userShown;
     let seen = 0;
     try {
-      for await (const { event } of api.events(run.runId, { after: 0, signal: turn.signal })) {
+      for await (const { event } of client.runs.events(run.runId, { signal: turn.signal })) {
         seen++;
         if (!userShown && event.type !== 'start') {
           // The run stores its user message right after `start`, so by now it can be read.
@@ -69,6 +68,10 @@ export class RunFollower {
     } catch (err) {
       if (turn.signal.aborted) {
         if (turn.stopping) renderer.stopped();
+      } else if (err instanceof NotFoundError) {
+        // The run is gone, or its events were pruned: the session holds what was stored.
+        renderer.outcome = 'stopped';
+        run.reply.note('interrupted', 'This reply can no longer be followed: open the session again to see what was stored.');
       } else {
         renderer.outcome = 'error';
         run.reply.note('error', describeError(err, seen > 0));

@@ -1,4 +1,4 @@
-import { AuthenticationError, NetworkError } from '../client/index.js';
+import { AuthenticationError, NetworkError, type StreamEvent } from '../client/index.js';
 import { AssistantView } from './assistant-view.js';
 import type { Banner } from './banner.js';
 import type { Composer } from './composer.js';
@@ -6,7 +6,6 @@ import type { Conversation } from './conversation.js';
 import { describeError } from './describe-error.js';
 import type { KeyPanel } from './key-panel.js';
 import { ReplyRenderer } from './reply-renderer.js';
-import type { SeqEvent } from './run-api.js';
 import type { SessionList } from './session-list.js';
 import { setSessionUrl } from './session-url.js';
 import type { PlaygroundState } from './state.js';
@@ -54,8 +53,7 @@ export class Sender {
     const { state, thread, composer, banner, keyPanel, sessionList, conversation } = this;
     if (state.running) return;
     const client = state.client;
-    const api = state.runs;
-    if (!client || !api) {
+    if (!client) {
       banner.show('Enter an API key first: it is sent as the X-API-Key header with every request.');
       keyPanel.open();
       return;
@@ -65,37 +63,39 @@ export class Sender {
     const user = thread.addUserMessage(text);
     const reply = new AssistantView(thread, true);
     thread.scrollToBottom();
-    const turn = this.turns.begin(api);
+    const turn = this.turns.begin(client);
     const renderer = new ReplyRenderer(reply);
     let runId: string | undefined;
-    let lastSeq = 0;
-    const consume = async (events: AsyncIterable<SeqEvent>): Promise<void> => {
-      for await (const { seq, event } of events) {
-        if (seq !== undefined) lastSeq = seq;
-        if (event.type === 'start' && runId === undefined) {
-          runId = event.run_id;
-          turn.setRun(runId);
-          keyPanel.noteKeyOutcome(client);
-          if (view === state.view) {
-            const isNew = state.sessionId !== event.session_id;
-            state.sessionId = event.session_id;
-            if (isNew) {
-              setSessionUrl(event.session_id, 'replace');
-              conversation.setTitle(text.length > 60 ? `${text.slice(0, 57)}…` : text);
-              void sessionList.refresh(); // never rejects; the reply does not wait for the list
-            }
+    /** Events received so far: the n-th event of the stream is event n of the run. */
+    let received = 0;
+    const apply = (event: StreamEvent): void => {
+      if (event.type === 'start' && runId === undefined) {
+        runId = event.run_id;
+        turn.setRun(runId);
+        keyPanel.noteKeyOutcome(client);
+        if (view === state.view) {
+          const isNew = state.sessionId !== event.session_id;
+          state.sessionId = event.session_id;
+          if (isNew) {
+            setSessionUrl(event.session_id, 'replace');
+            conversation.setTitle(text.length > 60 ? `${text.slice(0, 57)}…` : text);
+            void sessionList.refresh(); // never rejects; the reply does not wait for the list
           }
         }
-        renderer.apply(event);
       }
+      renderer.apply(event);
     };
     try {
       try {
-        await consume(api.chatStream(text, { sessionId: state.sessionId, signal: turn.signal }));
+        const options = { signal: turn.signal, onDisconnect: 'continue' as const, ...(state.sessionId === undefined ? {} : { sessionId: state.sessionId }) };
+        for await (const event of client.stream(text, options)) {
+          received++;
+          apply(event);
+        }
       } catch (err) {
-        // The run goes on without this connection: a stream cut mid-reply picks up where it broke, once.
-        if (!(err instanceof NetworkError) || runId === undefined || turn.signal.aborted || renderer.ended) throw err;
-        await consume(api.events(runId, { after: lastSeq, signal: turn.signal }));
+        // The run goes on without this connection: a stream cut mid-reply resumes where it broke.
+        if (!(err instanceof NetworkError) || runId === undefined || turn.signal.aborted) throw err;
+        for await (const { event } of client.runs.events(runId, { after: received, signal: turn.signal })) apply(event);
       }
     } catch (err) {
       keyPanel.noteKeyOutcome(client, err);

@@ -1,12 +1,9 @@
 import type { AgentClient, SessionSummary } from '../client/index.js';
 import type { LiveTurn } from './live-turn.js';
-import type { RunApi } from './run-api.js';
 
 /** What the page knows beyond its DOM. One object, created in main.ts and shared by reference. */
 export interface PlaygroundState {
   client: AgentClient | undefined;
-  /** The run routes, with the same key as `client` (created together). */
-  runs: RunApi | undefined;
   sessionId: string | undefined;
   running: LiveTurn | undefined;
   sessions: SessionSummary[];
@@ -17,5 +14,5 @@ export interface PlaygroundState {
 }
 
 export function createPlaygroundState(): PlaygroundState {
-  return { client: undefined, runs: undefined, sessionId: undefined, running: undefined, sessions: [], sessionsNext: null, view: 0 };
+  return { client: undefined, sessionId: undefined, running: undefined, sessions: [], sessionsNext: null, view: 0 };
 }

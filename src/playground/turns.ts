@@ -1,9 +1,8 @@
-import { NotFoundError } from '../client/index.js';
+import { NotFoundError, type AgentClient } from '../client/index.js';
 import type { Banner } from './banner.js';
 import type { Composer } from './composer.js';
 import { describeError } from './describe-error.js';
 import { LiveTurn } from './live-turn.js';
-import type { RunApi } from './run-api.js';
 import type { PlaygroundState } from './state.js';
 
 /** Which reply is live on the page (at most one): Stop and Esc reach it, and the composer shows Stop while it runs. */
@@ -15,11 +14,11 @@ export class Turns {
   ) {}
 
   /** Makes a new reply the live one. */
-  begin(api: RunApi): LiveTurn {
+  begin(client: AgentClient): LiveTurn {
     this.leave();
     const turn = new LiveTurn((runId) => {
       // Stop does not wait for the answer: the local stream ends at once either way.
-      void api.cancel(runId).catch((err: unknown) => {
+      void client.runs.cancel(runId).catch((err: unknown) => {
         // A run that no longer exists has nothing left to stop.
         if (!(err instanceof NotFoundError)) this.banner.show(`The reply could not be stopped on the service: ${describeError(err)}`);
       });

@@ -6,7 +6,7 @@ import { errorRegistry, type ErrorCode } from '../core/error-codes.js';
 import type { StreamEvent, Usage } from '../core/events.js';
 import type { ChatMessage } from '../core/messages.js';
 import { FINAL_STATUSES, type Run, type RunStatus } from '../core/runs.js';
-import type { RunOutcome, RunRecord } from '../store/run-store.js';
+import { hasRunSignals, type RunOutcome, type RunRecord, type RunSignals } from '../store/run-store.js';
 import type { Storage } from '../store/storage.js';
 import { LiveLog, type SeqEvent } from './live-log.js';
 import { RunError } from './run-error.js';
@@ -107,6 +107,8 @@ export class RunService {
   private lastSweep = 0;
   private lastPrune = 0;
   private ticking = false;
+  private readonly signals: RunSignals | undefined;
+  private readonly unsubscribe: () => void = () => {};
 
   constructor(
     private readonly agent: Agent,
@@ -126,6 +128,8 @@ export class RunService {
     };
     this.timer = setInterval(() => void this.tick(), this.o.cancelPollMs);
     this.timer.unref();
+    this.signals = hasRunSignals(store) ? store : undefined;
+    if (this.signals) this.unsubscribe = this.signals.onCancel((id) => this.local.get(id)?.controller.abort(new RunStop('cancelled')));
   }
 
   /** Checks everything that can refuse a run (so those are plain 4xx/5xx answers), then starts it. */
@@ -193,7 +197,10 @@ export class RunService {
     if (isFinal(record.status)) return { run: runJson(record), ended: true };
     const local = this.local.get(runId);
     if (local) local.controller.abort(new RunStop('cancelled'));
-    else await this.store.requestCancel(runId, owner);
+    else {
+      await this.store.requestCancel(runId, owner);
+      await this.signals?.publishCancel(runId);
+    }
     return { run: runJson(record), ended: false };
   }
 
@@ -229,6 +236,7 @@ export class RunService {
   /** Stops the background work; call once no run is left. */
   close(): void {
     clearInterval(this.timer);
+    this.unsubscribe();
   }
 
   private async *followFrom(runId: string, owner: string, after: number, signal: AbortSignal): AsyncGenerator<SeqEvent> {
@@ -264,7 +272,8 @@ export class RunService {
         await this.sweep(record);
         continue;
       }
-      await sleep(this.o.followPollMs, signal);
+      if (this.signals) await this.signals.waitForEvents(runId, cursor, 1000, signal);
+      else await sleep(this.o.followPollMs, signal);
     }
   }
 

@@ -88,3 +88,21 @@ export function parseRunCursor(cursor: string): { created_at: string; id?: strin
   const i = cursor.indexOf('~');
   return i < 0 ? { created_at: cursor } : { created_at: cursor.slice(0, i), id: cursor.slice(i + 1) };
 }
+
+/**
+ * What a backend may add to the store to make runs faster across processes than polling: a way to
+ * wait for a run's next events, and cancel requests delivered as messages. The run service uses
+ * them when the store has them (Redis) and polls the store otherwise.
+ */
+export interface RunSignals {
+  /** Resolves when run `runId` may have events after `after`, after `timeoutMs` at most, or when `signal` fires. */
+  waitForEvents(runId: string, after: number, timeoutMs: number, signal: AbortSignal): Promise<void>;
+  /** Tells every process that `runId` should be cancelled (the registry's flag is set as well). */
+  publishCancel(runId: string): Promise<void>;
+  /** Calls `listener` for every cancel published by any process; returns the unsubscribe. */
+  onCancel(listener: (runId: string) => void): () => void;
+}
+
+export function hasRunSignals(store: object): store is RunSignals {
+  return 'waitForEvents' in store && 'publishCancel' in store && 'onCancel' in store;
+}
