@@ -20,6 +20,10 @@ export type { ChatMessage, ToolCall } from './core/messages.js';
 export type { SessionSummary } from './core/sessions.js';
 export { errorRegistry, type ErrorCode } from './core/error-codes.js';
 
-// Keeping sessions elsewhere: implement Store (the contract is test/store.test.ts)
+export type { Run, RunStatus } from './core/runs.js';
+
+// Keeping sessions and runs elsewhere: implement Storage = Store & RunStore (the contract is test/store.test.ts)
 export { openStore, type OpenStoreOptions } from './store/open-store.js';
 export type { MessageRecord, Store } from './store/store.js';
+export type { LoggedEvent, NewRun, RunOutcome, RunRecord, RunSignals, RunStore } from './store/run-store.js';
+export type { Storage } from './store/storage.js';

@@ -4,6 +4,8 @@
  * A resumes on B; a cancel sent to B stops the run on A; a replica killed with -9 leaves its run
  * `interrupted` within the lease, its session free, and its followers told.
  *
+ * The embedded default with WORKERS=2 gets the same resume and cancel checks.
+ *
  * PostgreSQL is required (127.0.0.1:5432, or DATABASE_URL when it is postgres://): a throwaway
  * database is created for the run.
  */
@@ -197,3 +199,48 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
     });
   });
 }
+
+describe('two cluster workers (WORKERS=2) on one SQLite file, no Redis', () => {
+  let child: ChildService;
+  before(async () => {
+    child = await startChild({ env: { WORKERS: '2', VALID_API_KEYS: KEY, LLM_BASE_URL: fake.url, LLM_MODEL: 'fake-model', LLM_API_KEY: 'sk-fake', RUN_LEASE_MS: String(LEASE_MS) } });
+  });
+  after(() => child?.stop());
+
+  test('a dropped stream resumes on a new connection (whichever worker takes it): exactly the missing events', async () => {
+    // Several rounds, each resume on a fresh connection, so the primary hands resumes to both workers.
+    for (let round = 0; round < 4; round++) {
+      const text = slowText(10);
+      fake.enqueue({ text: text.join(''), chunks: text, delayMs: 30 });
+      const first = await readThenDrop(await child.fetch('/chat/stream', { key: KEY, json: { message: `talk ${round}`, on_disconnect: 'continue' } }), 3);
+      const runId = (first[0]!.data as Ev<'start'>).run_id;
+      const res = await child.request(`/runs/${runId}/events`, { key: KEY });
+      assert.equal(res.status, 200);
+      const rest = parseSse(res.text).events.filter((e) => Number(e.id) > Number(first.at(-1)!.id));
+      const all = [...first, ...rest];
+      assert.deepEqual(
+        all.map((e) => e.id),
+        all.map((_, i) => String(i + 1)),
+        `round ${round}: no duplicate, no gap`,
+      );
+      assert.equal((all.at(-1)!.data as Ev<'end'>).reply, text.join(''));
+    }
+  });
+
+  test('a cancel on a new connection stops the run within a second, on whichever worker runs it', async () => {
+    for (let round = 0; round < 3; round++) {
+      const text = slowText(40);
+      const n = fake.requests.length;
+      fake.enqueue({ text: text.join(''), chunks: text, delayMs: 100 });
+      const started = (await child.request('/runs', { key: KEY, json: { message: `long ${round}` } })).json<{ run_id: string }>();
+      await fake.waitForRequests(n + 1, 10_000);
+      const at = Date.now();
+      const res = await child.request(`/runs/${started.run_id}/cancel`, { method: 'POST', key: KEY });
+      assert.equal(res.status, 202, res.text);
+      await fake.waitForAbort(n, 5000);
+      assert.ok(Date.now() - at < 1000, `round ${round}: stopped in ${Date.now() - at} ms`);
+      await sleep(100);
+      assert.equal((await runOf(child, started.run_id)).status, 'cancelled');
+    }
+  });
+});

@@ -66,6 +66,19 @@ function events(from: number, n: number, prefix = 't'): { seq: number; data: str
   return Array.from({ length: n }, (_, i) => ({ seq: from + i, data: JSON.stringify({ type: 'token', content: `${prefix}${from + i}` }) }));
 }
 
+/**
+ * Runs `fn` with Date frozen, moved on only by `tick`: claims expire when the test says, however
+ * slow the machine. (The store reads the same Date, and the databases are handed every time.)
+ */
+async function withFrozenClock(fn: (tick: (ms: number) => void) => Promise<void>): Promise<void> {
+  mock.timers.enable({ apis: ['Date'], now: Date.now() });
+  try {
+    await fn((ms) => mock.timers.tick(ms));
+  } finally {
+    mock.timers.reset();
+  }
+}
+
 /** A Kysely instance on the location, outside any store: to count rows and to build old schemas. */
 async function withDatabase<T>(url: string, fn: (db: Kysely<Database>) => Promise<T>): Promise<T> {
   const db = connectDatabase(parseDatabaseUrl(url)!);
@@ -380,10 +393,12 @@ function storeContract(name: string, backend: Backend): void {
       await store.releaseSession(id, t2);
 
       // A renewed claim outlives its first expiry.
-      assert.equal(await store.claimSession(id, t1, Date.now() + 50), true);
-      assert.equal(await store.renewSession(id, t1, minute()), true);
-      await sleep(100);
-      assert.equal(await store.claimSession(id, t2, minute()), false, 'a renewed claim is still held');
+      await withFrozenClock(async (tick) => {
+        assert.equal(await store.claimSession(id, t1, Date.now() + 50), true);
+        assert.equal(await store.renewSession(id, t1, minute()), true);
+        tick(100);
+        assert.equal(await store.claimSession(id, t2, minute()), false, 'a renewed claim is still held');
+      });
       await store.releaseSession(id, t1);
 
       // Claims are per session, and a session that does not exist cannot be claimed.
@@ -401,11 +416,15 @@ function storeContract(name: string, backend: Backend): void {
       const id = sid();
       await store.openSession(id, owner(), 't');
       const [t1, t2] = [rid(), rid()];
-      assert.equal(await store.claimSession(id, t1, Date.now() + 50), true);
-      assert.equal(await store.claimSession(id, t2, Date.now() + 60_000), false);
-      await sleep(100);
-      assert.equal(await store.sessionClaim(id), undefined, 'an expired claim is nobody’s');
-      assert.equal(await store.claimSession(id, t2, Date.now() + 60_000), true, 'an expired claim lapses');
+      await withFrozenClock(async (tick) => {
+        assert.equal(await store.claimSession(id, t1, Date.now() + 50), true);
+        assert.equal(await store.claimSession(id, t2, Date.now() + 60_000), false);
+        tick(50);
+        assert.equal((await store.sessionClaim(id))?.token, t1, 'held until its last millisecond');
+        tick(1);
+        assert.equal(await store.sessionClaim(id), undefined, 'an expired claim is nobody’s');
+        assert.equal(await store.claimSession(id, t2, Date.now() + 60_000), true, 'an expired claim lapses');
+      });
 
       assert.equal(await store.renewSession(id, t1, Date.now() + 60_000), false, 'the first run lost its claim');
       await store.releaseSession(id, t1);
@@ -446,10 +465,12 @@ function storeContract(name: string, backend: Backend): void {
       assert.deepEqual(await active(), { get: null, list: null, open: null }, 'null after release');
 
       const t2 = rid();
-      await store.claimSession(id, t2, Date.now() + 50);
-      assert.deepEqual(await active(), { get: t2, list: t2, open: t2 });
-      await sleep(100);
-      assert.deepEqual(await active(), { get: null, list: null, open: null }, 'null once the claim expired');
+      await withFrozenClock(async (tick) => {
+        await store.claimSession(id, t2, Date.now() + 50);
+        assert.deepEqual(await active(), { get: t2, list: t2, open: t2 });
+        tick(100);
+        assert.deepEqual(await active(), { get: null, list: null, open: null }, 'null once the claim expired');
+      });
     });
 
     test('a claim on one store instance is seen by another on the same database', async () => {
