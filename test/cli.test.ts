@@ -240,7 +240,7 @@ describe('agent-api runs', () => {
     assert.equal(run.stdout(), `${JSON.stringify(await runRecord(run_id), null, 2)}\n`, 'pretty-printed');
   });
 
-  test('runs follow streams a live run like chat (tokens to stdout, tools to stderr); --after N starts after event N', async () => {
+  test('runs follow streams a run like chat (tokens to stdout, tools to stderr); --after N starts after event N', async () => {
     svc.fake.enqueue(
       { toolCalls: [{ id: 'call_rf', name: 'calculator', arguments: { expression: '2+3' } }] },
       { text: 'It is five, you see.', chunks: ['It ', 'is ', 'five, ', 'you ', 'see.'], delayMs: 60 },
@@ -260,12 +260,13 @@ describe('agent-api runs', () => {
   });
 
   test('runs follow resumes by itself when the service drops the connection', async () => {
-    const chunks = Array.from({ length: 16 }, (_, i) => `t${i} `);
-    svc.fake.enqueue({ text: chunks.join(''), chunks, delayMs: 60 });
+    const chunks = Array.from({ length: 60 }, (_, i) => `t${i} `);
+    svc.fake.enqueue({ text: chunks.join(''), chunks, delayMs: 100 }); // 6 s: the CLI starts well before
     const n = svc.fake.requests.length;
     const runId = await backgroundRun('talk');
     const run = cli(['runs', 'follow', runId], env());
     await run.waitFor((out) => out.length > 0);
+    assert.equal(svc.server.activeRuns, 1, 'dropped while the run goes on');
     svc.server.app.server.closeAllConnections();
     assert.deepEqual(await run.exit(), { code: 0, signal: null }, run.stderr());
     assert.equal(run.stdout(), chunks.join(''), 'nothing missed, nothing twice');
@@ -273,18 +274,21 @@ describe('agent-api runs', () => {
   });
 
   test('Ctrl+C on runs follow stops following, not the run: exit 130 with how to resume', async () => {
-    const chunks = Array.from({ length: 12 }, (_, i) => `s${i} `);
-    svc.fake.enqueue({ text: chunks.join(''), chunks, delayMs: 100 });
+    const chunks = Array.from({ length: 60 }, (_, i) => `s${i} `);
+    svc.fake.enqueue({ text: chunks.join(''), chunks, delayMs: 100 }); // 6 s: the CLI starts well before
     const n = svc.fake.requests.length;
     const runId = await backgroundRun('talk');
     const run = cli(['runs', 'follow', runId], env());
     await run.waitFor((out) => out.length > 0);
+    assert.equal(svc.server.activeRuns, 1, 'interrupted while the run goes on');
     run.proc.kill('SIGINT');
     assert.deepEqual(await run.exit(), { code: 130, signal: null }, run.stderr());
-    const resume = new RegExp(`^stopped following run ${runId} \\(it goes on\\) — resume with: agent-api runs follow ${runId} --after (\\d+)$`, 'm').exec(run.stderr());
+    const resume = new RegExp(`^stopped following run ${runId} \\(it goes on\\) — resume with: agent-api runs follow ${runId} --after (\\d+)$`, 'm').exec(
+      run.stderr(),
+    );
     assert.ok(resume, run.stderr());
     assert.doesNotMatch(run.stderr(), /\n\s+at /, 'no stack trace');
-    await waitFor(() => svc.server.activeRuns === 0, 'the run to end', 10_000);
+    await waitFor(() => svc.server.activeRuns === 0, 'the run to end', 15_000);
     const record = await runRecord(runId);
     assert.equal(record.status, 'completed');
     assert.equal(record.reply, chunks.join(''));

@@ -70,7 +70,11 @@ interface Call {
 /** globalThis.fetch, recording each call; `change` may replace the response of a call. */
 function recordingFetch(calls: Call[], change: (res: Response, call: Call, index: number) => Response = (res) => res): typeof fetch {
   return async (input, init) => {
-    const call = { url: urlOf(input), headers: new Headers(init?.headers), body: typeof init?.body === 'string' ? JSON.parse(init.body) : undefined };
+    const call = {
+      url: urlOf(input),
+      headers: new Headers(init?.headers),
+      body: typeof init?.body === 'string' ? (JSON.parse(init.body) as unknown) : undefined,
+    };
     calls.push(call);
     return change(await fetch(input, init), call, calls.length - 1);
   };
@@ -134,7 +138,10 @@ describe('AgentClient runs', () => {
   }
 
   test('create() starts a background run; get() has its outcome; events() replays it, from the start or after an id', async () => {
-    svc.fake.enqueue({ toolCalls: [{ id: 'call_cr1', name: 'calculator', arguments: { expression: '6*7' } }] }, { text: 'It is 42.', chunks: ['It ', 'is ', '42.'] });
+    svc.fake.enqueue(
+      { toolCalls: [{ id: 'call_cr1', name: 'calculator', arguments: { expression: '6*7' } }] },
+      { text: 'It is 42.', chunks: ['It ', 'is ', '42.'] },
+    );
     const created = await client.runs.create('What is 6*7?', { sessionId: 'client-runs-create' });
     assert.equal(created.status, 'running');
     assert.equal(created.session_id, 'client-runs-create');
@@ -207,14 +214,16 @@ describe('AgentClient runs', () => {
   });
 
   test('events() resumes by itself when the body is cut mid-run: Last-Event-ID, no duplicate, no gap', async () => {
-    const chunks = Array.from({ length: 12 }, (_, i) => `w${i} `);
-    svc.fake.enqueue({ text: chunks.join(''), chunks, delayMs: 30 });
+    const chunks = Array.from({ length: 20 }, (_, i) => `w${i} `);
+    svc.fake.enqueue({ text: chunks.join(''), chunks, delayMs: 80 }); // 1.6 s: still running when cut
     const calls: Call[] = [];
     const cutting = new AgentClient({
       baseUrl: svc.url,
       apiKey: KEY_A,
       // Only the first follow is cut, after a few reads: mid-run, maybe mid-event.
-      fetch: recordingFetch(calls, (res, call) => (call.url.endsWith('/events') && calls.filter((c) => c.url.endsWith('/events')).length === 1 ? cutAfter(res, 3) : res)),
+      fetch: recordingFetch(calls, (res, call) =>
+        call.url.endsWith('/events') && calls.filter((c) => c.url.endsWith('/events')).length === 1 ? cutAfter(res, 3) : res,
+      ),
     });
     const { run_id } = await cutting.runs.create('talk');
     const events = await collect(cutting.runs.events(run_id, FAST_RETRY));
@@ -232,8 +241,8 @@ describe('AgentClient runs', () => {
   });
 
   test('events() resumes by itself when the server drops every connection mid-run', async () => {
-    const chunks = Array.from({ length: 15 }, (_, i) => `x${i} `);
-    svc.fake.enqueue({ text: chunks.join(''), chunks, delayMs: 40 });
+    const chunks = Array.from({ length: 20 }, (_, i) => `x${i} `);
+    svc.fake.enqueue({ text: chunks.join(''), chunks, delayMs: 80 }); // 1.6 s: still running when dropped
     const n = svc.fake.requests.length;
     const calls: Call[] = [];
     const watched = new AgentClient({ baseUrl: svc.url, apiKey: KEY_A, fetch: recordingFetch(calls) });
@@ -277,7 +286,13 @@ describe('AgentClient runs', () => {
     const start = seen[0] as Ev<'start'>;
     const rest = await collect(recorded.runs.events(start.run_id, { after: seen.length }));
     assert.equal(rest[0]!.id, 4);
-    assert.equal([...seen, ...rest.map((e) => e.event)].filter((e): e is Ev<'token'> => e.type === 'token').map((e) => e.content).join(''), chunks.join(''));
+    assert.equal(
+      [...seen, ...rest.map((e) => e.event)]
+        .filter((e): e is Ev<'token'> => e.type === 'token')
+        .map((e) => e.content)
+        .join(''),
+      chunks.join(''),
+    );
     assert.equal(svc.fake.requests[n]!.aborted, false, 'the run went on without its client');
     assert.equal((await recorded.runs.get(start.run_id)).status, 'completed');
   });

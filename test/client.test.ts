@@ -121,8 +121,9 @@ describe('AgentClient', () => {
     const before = svc.fake.requests.length;
     svc.fake.enqueue({ text: 'You are Ada.' });
     const events = await collect(client.stream('Who am I?', { sessionId: first.session_id }));
-    assert.deepEqual(events[0], { type: 'start', session_id: first.session_id, run_id: (events[0] as Ev<'start'>).run_id });
-    assert.match((events[0] as Ev<'start'>).run_id, /^run_/);
+    const start = events[0] as Ev<'start'>;
+    assert.match(start.run_id, /^run_/);
+    assert.deepEqual(events[0], { type: 'start', session_id: first.session_id, run_id: start.run_id });
     assert.equal((events.at(-1) as Ev<'end'>).session_id, first.session_id);
     const sent = JSON.stringify(svc.fake.requests[before]!.body.messages);
     assert.ok(sent.includes('My name is Ada.') && sent.includes('Nice to meet you, Ada.'), sent);

@@ -120,7 +120,14 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
     let b: ChildService;
     before(async () => {
       const url = await backend.setup();
-      const env = { DATABASE_URL: url, VALID_API_KEYS: KEY, LLM_BASE_URL: fake.url, LLM_MODEL: 'fake-model', LLM_API_KEY: 'sk-fake', RUN_LEASE_MS: String(LEASE_MS) };
+      const env = {
+        DATABASE_URL: url,
+        VALID_API_KEYS: KEY,
+        LLM_BASE_URL: fake.url,
+        LLM_MODEL: 'fake-model',
+        LLM_API_KEY: 'sk-fake',
+        RUN_LEASE_MS: String(LEASE_MS),
+      };
       // One after the other: the first migrates the new database.
       a = await startChild({ env });
       b = await startChild({ env });
@@ -203,7 +210,9 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
 describe('two cluster workers (WORKERS=2) on one SQLite file, no Redis', () => {
   let child: ChildService;
   before(async () => {
-    child = await startChild({ env: { WORKERS: '2', VALID_API_KEYS: KEY, LLM_BASE_URL: fake.url, LLM_MODEL: 'fake-model', LLM_API_KEY: 'sk-fake', RUN_LEASE_MS: String(LEASE_MS) } });
+    child = await startChild({
+      env: { WORKERS: '2', VALID_API_KEYS: KEY, LLM_BASE_URL: fake.url, LLM_MODEL: 'fake-model', LLM_API_KEY: 'sk-fake', RUN_LEASE_MS: String(LEASE_MS) },
+    });
   });
   after(() => child?.stop());
 

@@ -45,13 +45,27 @@ async function readThenDrop(res: Response, n: number): Promise<Array<{ id: strin
 
 describe('runs: every turn is a run', () => {
   test('POST /chat answers with run_id; GET /runs/{id} has the same reply, tool calls and usage; another key gets 404', async () => {
-    svc.fake.enqueue({ toolCalls: [{ id: 'call_r1', name: 'calculator', arguments: { expression: '2*21' } }] }, { text: 'It is 42.', usage: { prompt_tokens: 9, completion_tokens: 4 } });
+    svc.fake.enqueue(
+      { toolCalls: [{ id: 'call_r1', name: 'calculator', arguments: { expression: '2*21' } }] },
+      { text: 'It is 42.', usage: { prompt_tokens: 9, completion_tokens: 4 } },
+    );
     const res = await svc.chat({ message: 'What is 2*21?' });
     assert.equal(res.status, 200);
     const body = (await res.json()) as { reply: string; run_id: string; session_id: string; tool_calls: unknown[]; usage: unknown };
     const { status, run } = await getRun(body.run_id);
     assert.equal(status, 200);
-    assert.deepEqual(Object.keys(run).sort(), ['created_at', 'error', 'finished_at', 'id', 'reply', 'session_id', 'started_at', 'status', 'tool_calls', 'usage']);
+    assert.deepEqual(Object.keys(run).sort(), [
+      'created_at',
+      'error',
+      'finished_at',
+      'id',
+      'reply',
+      'session_id',
+      'started_at',
+      'status',
+      'tool_calls',
+      'usage',
+    ]);
     assert.equal(run.status, 'completed');
     assert.equal(run.error, null);
     assert.equal(run.id, body.run_id);

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { ErrorCodeSchema, Usage } from '../core/events.js';
 import { AssistantMessage, ToolMessage, UserMessage } from '../core/messages.js';
+import { Run } from '../core/runs.js';
 import { SessionSummary } from '../core/sessions.js';
 
 /** The longest user message any route takes, in characters (UTF-16 code units, as JavaScript counts). */
@@ -102,6 +103,19 @@ export const SessionParams = z.object({ id: SessionId });
 
 export const Health = z.object({ status: z.literal('healthy'), version: z.string() });
 export const Ready = z.object({ status: z.literal('ready') });
+
+export const CreateRunRequest = z.object({ message: UserText, session_id: SessionId.nullish() });
+
+/** `POST /runs` (202): the run started in the background. */
+export const RunCreated = z.object({ run_id: z.string(), session_id: z.string(), status: z.literal('running') });
+export type RunCreated = z.output<typeof RunCreated>;
+
+/** A page of a session's runs, newest first. */
+export const RunPage = z.object({
+  runs: z.array(Run),
+  next_before: z.string().nullable().describe('Pass as `before` to get the next page; null on the last page'),
+});
+export type RunPage = z.output<typeof RunPage>;
 
 /** Error responses every authenticated route can give. */
 export const authErrors = { 401: ErrorBody, 429: ErrorBody, 500: ErrorBody } as const;

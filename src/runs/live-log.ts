@@ -28,7 +28,7 @@ export class LiveLog {
   private waiters: Array<() => void> = [];
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
-  private failure: unknown;
+  private failure: Error | undefined;
 
   constructor(
     readonly runId: string,
@@ -81,7 +81,7 @@ export class LiveLog {
           this.written = batch.at(-1)?.seq ?? this.written;
           this.trim();
         } catch (err) {
-          this.failure = err;
+          this.failure = err instanceof Error ? err : new Error(String(err));
         }
       });
     }

@@ -156,7 +156,15 @@ export class RunService {
     }
     const iso = new Date(now).toISOString();
     try {
-      await this.store.createRun({ id, session_id: sessionId, owner: req.owner, status: 'running', created_at: iso, started_at: iso, lease_until: now + this.o.leaseMs });
+      await this.store.createRun({
+        id,
+        session_id: sessionId,
+        owner: req.owner,
+        status: 'running',
+        created_at: iso,
+        started_at: iso,
+        lease_until: now + this.o.leaseMs,
+      });
     } catch (err) {
       if (sessionId) await this.store.releaseSession(sessionId, id).catch(() => {});
       throw err;
@@ -208,7 +216,11 @@ export class RunService {
   async follow(runId: string, owner: string, after: number, signal: AbortSignal): Promise<AsyncGenerator<SeqEvent>> {
     const record = await this.store.getRun(runId, owner);
     if (!record) throw new RunError('run_not_found', `No run '${runId}'`);
-    if (record.events_pruned) throw new RunError('run_events_expired', `The events of run '${runId}' are no longer kept (they are kept ${Math.round(this.o.eventsTtlMs / 1000)} s after a run ends)`);
+    if (record.events_pruned)
+      throw new RunError(
+        'run_events_expired',
+        `The events of run '${runId}' are no longer kept (they are kept ${Math.round(this.o.eventsTtlMs / 1000)} s after a run ends)`,
+      );
     return this.followFrom(runId, owner, after, signal);
   }
 
@@ -265,6 +277,12 @@ export class RunService {
       const record = await this.store.getRun(runId, owner);
       if (!record) return;
       if (isFinal(record.status)) {
+        // Asked for events after the last one of a finished run: there is nothing more to send.
+        const last = await this.store.lastRunEventSeq(runId);
+        if (cursor >= last && last > 0) {
+          const [tail] = await this.store.readRunEvents(runId, last - 1, 1);
+          if (tail && (JSON.parse(tail.data) as StreamEvent).type === 'end') return;
+        }
         // Its `end` is written right after the final status; past the grace, nobody will write it.
         finalSince ??= Date.now();
         if (Date.now() - finalSince > END_GRACE_MS) return;

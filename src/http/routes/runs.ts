@@ -5,14 +5,11 @@ import { Run } from '../../core/runs.js';
 import type { RunService } from '../../runs/run-service.js';
 import { ApiError } from '../errors.js';
 import { hangUpSignal } from '../hang-up-signal.js';
-import { authErrors, ErrorBody, SessionId, UserText } from '../schemas.js';
+import { authErrors, CreateRunRequest, ErrorBody, RunCreated } from '../schemas.js';
 import { sendEventStream } from '../send-event-stream.js';
 import { nativeEncoder } from './chat.js';
 
 const RunParams = z.object({ run_id: z.string().min(1).max(128).describe('run_…') });
-
-const CreateRunRequest = z.object({ message: UserText, session_id: SessionId.nullish() });
-const CreatedRun = z.object({ run_id: z.string(), session_id: z.string(), status: z.literal('running') });
 
 const EventsQuery = z.object({
   after: z.coerce.number().int().min(0).optional().describe('Send the events numbered above this (as `Last-Event-ID` does)'),
@@ -38,9 +35,10 @@ export const runRoutes: FastifyPluginAsyncZod<{ runs: RunService; heartbeatMs: n
       schema: {
         tags: ['runs'],
         summary: 'Start a run in the background',
-        description: 'Answers at once with the run id; the run goes on without a client. Read its result at `GET /runs/{run_id}`, or follow it at `/runs/{run_id}/events`.',
+        description:
+          'Answers at once with the run id; the run goes on without a client. Read its result at `GET /runs/{run_id}`, or follow it at `/runs/{run_id}/events`.',
         body: CreateRunRequest,
-        response: { 202: CreatedRun, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 413: ErrorBody, 415: ErrorBody, 503: ErrorBody, ...authErrors },
+        response: { 202: RunCreated, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 413: ErrorBody, 415: ErrorBody, 503: ErrorBody, ...authErrors },
       },
     },
     async (request, reply) => {
@@ -72,7 +70,7 @@ export const runRoutes: FastifyPluginAsyncZod<{ runs: RunService; heartbeatMs: n
         description:
           'Sends every event of the run numbered above `Last-Event-ID` (or `?after=N`; from the start without either), then ' +
           'follows the run live until `end`. On a finished run it replays what is kept and closes. Served by any worker or ' +
-          'replica, whichever runs the run. A run\'s events are kept while it runs and for `RUN_EVENTS_TTL_S` after; then `410 run_events_expired`.',
+          "replica, whichever runs the run. A run's events are kept while it runs and for `RUN_EVENTS_TTL_S` after; then `410 run_events_expired`.",
         params: RunParams,
         querystring: EventsQuery,
         produces: ['text/event-stream'],

@@ -1,22 +1,17 @@
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { randomUUID } from 'node:crypto';
-import { Run } from '../../core/runs.js';
 import type { RunService } from '../../runs/run-service.js';
 import { runJson } from '../../runs/run-json.js';
 import { runCursor } from '../../store/run-store.js';
 import { sessionCursor } from '../../store/session-cursor.js';
 import type { Store } from '../../store/store.js';
 import { ApiError } from '../errors.js';
-import { authErrors, ErrorBody, GetSessionQuery, ListSessionsQuery, SessionDetail, SessionPage, SessionParams } from '../schemas.js';
+import { authErrors, ErrorBody, GetSessionQuery, ListSessionsQuery, RunPage, SessionDetail, SessionPage, SessionParams } from '../schemas.js';
 
 const ListRunsQuery = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),
   before: z.string().max(300).optional().describe('Cursor from next_before'),
-});
-const RunPage = z.object({
-  runs: z.array(Run),
-  next_before: z.string().nullable().describe('Pass as `before` to get the next page; null on the last page'),
 });
 
 /** How long DELETE holds the session's run slot: enough for the delete itself. */

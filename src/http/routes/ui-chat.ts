@@ -225,12 +225,13 @@ export const uiChatRoutes: FastifyPluginAsyncZod<{ runs: RunService; heartbeatMs
       const hungUp = hangUpSignal(reply);
       // A chat with no session yet (useChat with a fresh id resumes on load) has no reply in progress
       // either; another key's chat looks the same, so nothing tells whether that id exists.
-      const active = await withActiveRun(runs, id, request.owner, async (runId) => ({ runId, events: await runs.follow(runId, request.owner, 0, hungUp) })).catch(
-        (err: unknown) => {
-          if (err instanceof RunError && err.code === 'session_not_found') return null;
-          throw err;
-        },
-      );
+      const active = await withActiveRun(runs, id, request.owner, async (runId) => ({
+        runId,
+        events: await runs.follow(runId, request.owner, 0, hungUp),
+      })).catch((err: unknown) => {
+        if (err instanceof RunError && err.code === 'session_not_found') return null;
+        throw err;
+      });
       if (!active) return reply.status(204).send(null);
       return sendEventStream(reply, active.events, {
         encoder: new UIChunkMapper(active.runId),
