@@ -40,6 +40,10 @@ const schema = z.object({
     .trim()
     .refine((u) => parseDatabaseUrl(u) !== undefined, 'must be sqlite:PATH, sqlite::memory: or postgres://…')
     .default('sqlite:./data/agent-api.db'),
+  REDIS_URL: z
+    .url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })
+    .refine((u) => !URL.canParse(u) || new URL(u).hostname !== '', 'must name a host (redis://host:6379)')
+    .optional(),
   WORKERS: z
     .string()
     .trim()

@@ -2,11 +2,13 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Agent } from './agent/agent.js';
-import { loadConfig, type Config } from './config.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
 import { createDefaultAgent } from './default-agent.js';
 import { generateApiKey } from './http/api-keys.js';
 import { buildApp } from './http/app.js';
+import { openRedis, RedisUnreachableError } from './store/open-redis.js';
 import { openStore } from './store/open-store.js';
+import { RedisRunStore } from './store/redis-run-store.js';
 import type { Storage } from './store/storage.js';
 import { VERSION } from './version.js';
 
@@ -59,9 +61,27 @@ export function ensureApiKeys(config: Config): string[] {
   return config.VALID_API_KEYS;
 }
 
+/** An unreachable REDIS_URL is an environment problem: reported like a bad setting, without a stack. */
+async function openRedisOrFail<T>(open: () => Promise<T>): Promise<T> {
+  try {
+    return await open();
+  } catch (err) {
+    throw err instanceof RedisUnreachableError ? new ConfigError(err.message, { cause: err }) : err;
+  }
+}
+
 export async function createAgentServer(options: AgentServerOptions = {}): Promise<AgentServer> {
   const config = options.config ?? loadConfig();
-  const store = options.store ?? (await openStore(config.DATABASE_URL, { migrate: options.migrate ?? true }));
+  const store =
+    options.store ?? (await openRedisOrFail(() => openStore(config.DATABASE_URL, { migrate: options.migrate ?? true, redisUrl: config.REDIS_URL })));
+  // Rate limits count in Redis when there is one: on the store's connection, or on one of our own
+  // beside a store passed in (closed with the server).
+  const redisUrl = config.REDIS_URL;
+  const ownRedis =
+    redisUrl !== undefined && !(store instanceof RedisRunStore)
+      ? await openRedisOrFail(() => openRedis(redisUrl, { connectionName: 'agent-api:rate-limit' }))
+      : undefined;
+  const redis = store instanceof RedisRunStore ? store.redis : ownRedis;
   const { app, runs } = await buildApp({
     agent: options.agent ?? createDefaultAgent(config),
     store,
@@ -70,6 +90,7 @@ export async function createAgentServer(options: AgentServerOptions = {}): Promi
     heartbeatMs: config.SSE_HEARTBEAT_MS,
     bodyLimit: config.BODY_LIMIT_BYTES,
     rateLimitPerMinute: config.RATE_LIMIT_PER_MINUTE,
+    ...(redis ? { redis } : {}),
     runOptions: {
       eventsTtlMs: config.RUN_EVENTS_TTL_S * 1000,
       leaseMs: config.RUN_LEASE_MS,
@@ -121,6 +142,7 @@ export async function createAgentServer(options: AgentServerOptions = {}): Promi
       clearTimeout(grace);
       runs.close();
       if (!options.store) await store.close();
+      ownRedis?.disconnect();
     }
   };
 

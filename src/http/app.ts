@@ -4,8 +4,8 @@ import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { Redis } from 'ioredis';
 import type { Agent } from '../agent/agent.js';
-import type { Store } from '../store/store.js';
 import { ApiKeys } from './api-keys.js';
 import { registerDocs } from './docs.js';
 import { frameworkErrorHandler, registerErrorHandlers } from './error-handler.js';
@@ -44,6 +44,8 @@ export interface AppOptions {
   bodyLimit?: number;
   /** Requests per minute per API key (per client IP before authentication); 0 turns limiting off. */
   rateLimitPerMinute?: number;
+  /** Counts rate limits here, shared by every worker and replica using it; without it each worker counts its own. */
+  redis?: Redis;
   version?: string;
   logger?: FastifyServerOptions['logger'];
 }
@@ -126,7 +128,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   await app.register(cors, {
     origin: corsOrigins.includes('*') ? '*' : corsOrigins.length ? [...corsOrigins] : false,
     methods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
-    allowedHeaders: ['content-type', 'x-api-key', 'x-request-id', 'authorization', 'x-session-id'],
+    allowedHeaders: ['content-type', 'x-api-key', 'x-request-id', 'authorization', 'x-session-id', 'last-event-id'],
     exposedHeaders: ['x-request-id', 'x-session-id'],
     maxAge: 600,
   });
@@ -163,6 +165,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
       allowList: (request) => Boolean(request.routeOptions.config.public),
       errorResponseBuilder: (_request, context) =>
         new ApiError('rate_limited', `Rate limit of ${context.max} requests per minute exceeded; retry in ${Math.ceil(context.ttl / 1000)} s`),
+      // While Redis is down requests go unlimited rather than failing: most routes do not need it.
+      ...(options.redis ? { redis: options.redis, nameSpace: 'agent-api:rate-limit:', skipOnError: true } : {}),
     });
   }
 

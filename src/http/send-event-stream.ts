@@ -7,7 +7,7 @@ import { SSE_HEADERS, SseStream } from './sse-stream.js';
 /** How one protocol writes a run's events; it only translates, the pump owns the life of the stream. */
 export interface EventEncoder {
   /** `seq` is the event's place in the run's log (the native protocol's SSE `id:`). */
-  write(event: StreamEvent, sse: SseStream, seq: number): void;
+  write(event: StreamEvent, sse: SseStream, seq: number, json?: string): void;
   /** Written after the last event while the client still listens (e.g. `data: [DONE]`). */
   close?(sse: SseStream): void;
 }
@@ -31,7 +31,6 @@ export function sendEventStream(reply: FastifyReply, events: AsyncIterable<SeqEv
   const { encoder, hungUp, log } = options;
   const sse = new SseStream(options.heartbeatMs);
   let sessionId = '';
-  let text = '';
   let ended = false;
   let seq = 0;
   const pump = async () => {
@@ -40,9 +39,8 @@ export function sendEventStream(reply: FastifyReply, events: AsyncIterable<SeqEv
         const { event } = entry;
         seq = entry.seq;
         if (event.type === 'start') sessionId = event.session_id;
-        else if (event.type === 'token') text += event.content;
         else if (event.type === 'end') ended = true;
-        encoder.write(event, sse, entry.seq);
+        encoder.write(event, sse, entry.seq, entry.json);
         await sse.drained();
         if (hungUp.aborted) break;
       }
@@ -51,7 +49,9 @@ export function sendEventStream(reply: FastifyReply, events: AsyncIterable<SeqEv
       if (!ended && !hungUp.aborted) {
         try {
           encoder.write({ type: 'error', code: 'internal_error', message: errorRegistry.internal_error.message }, sse, ++seq);
-          encoder.write({ type: 'end', session_id: sessionId, reply: text, usage: { input_tokens: 0, output_tokens: 0, total_tokens: 0 } }, sse, ++seq);
+          // No reply text here: keeping it would hold a copy of every reply per stream. The run's
+          // record (GET /runs/{id}) has what was said.
+          encoder.write({ type: 'end', session_id: sessionId, reply: '', usage: { input_tokens: 0, output_tokens: 0, total_tokens: 0 } }, sse, ++seq);
         } catch (encodeErr) {
           log.error({ err: encodeErr }, 'could not report the stream failure');
         }

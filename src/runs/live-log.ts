@@ -5,10 +5,13 @@ import type { LoggedEvent, RunStore } from '../store/run-store.js';
 export interface SeqEvent {
   seq: number;
   event: StreamEvent;
+  /** The event as JSON, when already serialised (the log's own copy, shared by every reader). */
+  json?: string;
 }
 
-/** Events kept in memory for followers in this process; older ones are read back from the store. */
+/** Events kept in memory for followers in this process (at most this many, and about this many bytes); older ones are read back from the store. */
 const MEMORY_WINDOW = 512;
+const MEMORY_BYTES = 256 * 1024;
 /** Appends are written in batches: one write per this many milliseconds at most, or per this many events. */
 const FLUSH_MS = 20;
 const FLUSH_EVENTS = 256;
@@ -21,6 +24,8 @@ const FLUSH_EVENTS = 256;
  */
 export class LiveLog {
   private window: SeqEvent[] = [];
+  private sizes: number[] = [];
+  private windowBytes = 0;
   private unwritten: LoggedEvent[] = [];
   private written = 0;
   private last = 0;
@@ -50,9 +55,12 @@ export class LiveLog {
   }
 
   append(event: StreamEvent): SeqEvent {
-    const entry = { seq: ++this.last, event };
+    const data = JSON.stringify(event);
+    const entry = { seq: ++this.last, event, json: data };
     this.window.push(entry);
-    this.unwritten.push({ seq: entry.seq, data: JSON.stringify(event) });
+    this.sizes.push(data.length);
+    this.windowBytes += data.length;
+    this.unwritten.push({ seq: entry.seq, data });
     if (this.unwritten.length >= FLUSH_EVENTS) void this.flush();
     else this.timer ??= setTimeout(() => void this.flush(), FLUSH_MS);
     this.trim();
@@ -117,10 +125,19 @@ export class LiveLog {
   /** Drops the oldest events beyond the window, but never one the store does not have yet. */
   private trim(): void {
     // Trimmed in batches: slicing on every append would copy the window once per token.
-    const excess = this.window.length - MEMORY_WINDOW;
-    if (excess < MEMORY_WINDOW / 2) return;
+    const tooMany = this.window.length >= MEMORY_WINDOW * 1.5;
+    const tooBig = this.windowBytes >= MEMORY_BYTES * 1.5;
+    if (!tooMany && !tooBig) return;
     let drop = 0;
-    while (drop < excess && (this.window[drop]?.seq ?? Infinity) <= this.written) drop++;
-    if (drop > 0) this.window = this.window.slice(drop);
+    let bytes = this.windowBytes;
+    while (drop < this.window.length && (this.window[drop]?.seq ?? Infinity) <= this.written) {
+      if (this.window.length - drop <= MEMORY_WINDOW && bytes <= MEMORY_BYTES) break;
+      bytes -= this.sizes[drop] ?? 0;
+      drop++;
+    }
+    if (drop === 0) return;
+    this.window = this.window.slice(drop);
+    this.sizes = this.sizes.slice(drop);
+    this.windowBytes = bytes;
   }
 }

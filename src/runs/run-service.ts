@@ -74,7 +74,11 @@ interface LocalRun {
 
 const TITLE_LENGTH = 80;
 const ZERO_USAGE: Usage = { input_tokens: 0, output_tokens: 0, total_tokens: 0 };
-const PAGE = 500;
+/**
+ * Events read from the store per query. Small, because a reader that has stopped reading holds its
+ * page while it waits: a page of large events must not make a stalled reader expensive.
+ */
+const PAGE = 16;
 /** After a run turns final, how long a follower elsewhere waits for its `end` to be written. */
 const END_GRACE_MS = 3000;
 
@@ -254,8 +258,11 @@ export class RunService {
   private async *followFrom(runId: string, owner: string, after: number, signal: AbortSignal): AsyncGenerator<SeqEvent> {
     let cursor = after;
     let finalSince: number | undefined;
+    // Kept once found, even after the run ends here: its newest events (the `end` with the whole
+    // reply among them) stay shared by every reader in this process instead of read once per reader.
+    let live: LocalRun | undefined;
     while (!signal.aborted) {
-      const live = this.local.get(runId);
+      live ??= this.local.get(runId);
       if (live && cursor + 1 >= live.log.firstInMemory) {
         for (const entry of live.log.since(cursor)) {
           yield entry;
@@ -269,7 +276,7 @@ export class RunService {
       const rows = await this.store.readRunEvents(runId, cursor, PAGE);
       for (const row of rows) {
         const event = JSON.parse(row.data) as StreamEvent;
-        yield { seq: row.seq, event };
+        yield { seq: row.seq, event, json: row.data };
         cursor = row.seq;
         if (event.type === 'end') return;
       }
@@ -331,7 +338,8 @@ export class RunService {
       log.append({ type: 'error', code: error.code, message: error.message });
     }
     try {
-      await log.flush();
+      // A log that could not be written (its store lost the run's log) must not keep the run open.
+      await log.flush().catch((err: unknown) => logger.error({ err, runId: run.id }, 'could not write the run log'));
       const finishedAt = Date.now();
       const recorded = await store.finishRun(run.id, {
         status,

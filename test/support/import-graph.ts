@@ -43,7 +43,7 @@ export const RUNTIME_EXCEPTIONS: Record<string, string> = {
 export const PACKAGE_RULES: Partial<Record<Layer, (pkg: string) => boolean>> = {
   core: (pkg) => pkg === 'zod',
   agent: (pkg) => pkg === 'zod' || pkg === 'ai' || pkg.startsWith('@ai-sdk/'),
-  store: (pkg) => ['kysely', 'pg', 'better-sqlite3'].includes(pkg) || pkg.startsWith('node:'),
+  store: (pkg) => ['kysely', 'pg', 'better-sqlite3', 'ioredis'].includes(pkg) || pkg.startsWith('node:'),
   runs: (pkg) => pkg.startsWith('node:'),
   client: () => false,
   playground: () => false,
@@ -52,7 +52,16 @@ export const PACKAGE_RULES: Partial<Record<Layer, (pkg: string) => boolean>> = {
 export function layerOf(path: string): Layer {
   const first = path.split('/')[0];
   if (!path.includes('/')) return 'root';
-  if (first === 'core' || first === 'agent' || first === 'store' || first === 'runs' || first === 'http' || first === 'client' || first === 'cli' || first === 'playground') {
+  if (
+    first === 'core' ||
+    first === 'agent' ||
+    first === 'store' ||
+    first === 'runs' ||
+    first === 'http' ||
+    first === 'client' ||
+    first === 'cli' ||
+    first === 'playground'
+  ) {
     return first;
   }
   throw new Error(`${path}: a folder the import rules do not know (add it to docs/ARCHITECTURE.md and LAYER_RULES)`);

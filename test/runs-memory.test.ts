@@ -1,0 +1,87 @@
+/**
+ * A slow reader costs bounded memory: 50 clients that stop reading a large, fast reply (the stream
+ * that started it and 49 followers of its events) hold back only their own sockets. The run still
+ * completes at full speed, and the service's RSS stays within 100 MB of where it started (before
+ * runs had their own log, each such stream buffered the whole reply: 50 streams of a 4 MB reply
+ * took RSS from 185 to 586 MB).
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, test } from 'node:test';
+import type { Run } from '../src/core/runs.js';
+import { startChild, stopAllChildren, type ChildService } from './support/child-service.js';
+import { startFakeLlm, type FakeLlm } from './support/fake-llm.js';
+
+const KEY = 'memory-key';
+const READERS = 50;
+const REPLY_BYTES = 4 * 1024 * 1024;
+const CHUNK = 16 * 1024;
+
+let fake: FakeLlm;
+let svc: ChildService;
+before(async () => {
+  fake = await startFakeLlm();
+  svc = await startChild({ env: { VALID_API_KEYS: KEY, LLM_BASE_URL: fake.url, LLM_MODEL: 'fake-model', LLM_API_KEY: 'sk-fake' } });
+});
+after(async () => {
+  await stopAllChildren();
+  await fake.close();
+});
+
+function rssMb(pid: number): number {
+  const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  assert.ok(kb, 'VmRSS is readable');
+  return Number(kb) / 1024;
+}
+
+/** Sends a request and stops reading after the first bytes: the socket stays open, unread. */
+function stalledReader(port: number, method: 'GET' | 'POST', path: string, body?: string): Promise<{ first: string; destroy(): void }> {
+  return new Promise((resolve, reject) => {
+    const headers: http.OutgoingHttpHeaders = { 'x-api-key': KEY };
+    if (body !== undefined) Object.assign(headers, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    const req = http.request({ host: '127.0.0.1', port, path, method, headers }, (res) => {
+      res.once('data', (chunk: Buffer) => {
+        res.pause(); // and never read again
+        resolve({ first: chunk.toString('utf8'), destroy: () => req.destroy() });
+      });
+    });
+    req.once('error', reject);
+    req.end(body);
+  });
+}
+
+describe('slow readers', () => {
+  test(`${READERS} readers that stop reading a ${REPLY_BYTES / 1024 / 1024} MB reply: the run completes, RSS stays within 100 MB`, async () => {
+    const text = 'x'.repeat(CHUNK - 1) + ' ';
+    const chunks = Array.from({ length: REPLY_BYTES / CHUNK }, () => text);
+    // Warm up (code loaded, pools filled) before the baseline.
+    fake.enqueue({ text: 'warm', chunks: ['warm'] });
+    assert.equal((await svc.request('/chat', { key: KEY, json: { message: 'warm up' } })).status, 200);
+    await sleep(200);
+    const baseline = rssMb(svc.pid);
+
+    fake.enqueue({ text: chunks.join(''), chunks, delayMs: 0 });
+    const starter = await stalledReader(svc.port, 'POST', '/chat/stream', JSON.stringify({ message: 'a big one', on_disconnect: 'continue' }));
+    const runId = /"run_id":"(run_[0-9a-f]+)"/.exec(starter.first)?.[1];
+    assert.ok(runId, starter.first.slice(0, 200));
+    const followers = await Promise.all(Array.from({ length: READERS - 1 }, () => stalledReader(svc.port, 'GET', `/runs/${runId}/events`)));
+    const readers = [starter, ...followers];
+    try {
+      // The run is not slowed by its readers: it completes although nobody reads it.
+      let run: Run | undefined;
+      for (let i = 0; i < 600; i++) {
+        run = (await svc.request(`/runs/${runId}`, { key: KEY })).json<Run>();
+        if (run.status !== 'running') break;
+        await sleep(50);
+      }
+      assert.equal(run?.status, 'completed');
+      assert.equal(run.reply.length, REPLY_BYTES);
+      const peak = rssMb(svc.pid);
+      assert.ok(peak - baseline < 100, `RSS went from ${baseline.toFixed(0)} MB to ${peak.toFixed(0)} MB with ${READERS} stalled readers`);
+    } finally {
+      for (const r of readers) r.destroy();
+    }
+  });
+});
