@@ -1,7 +1,8 @@
 /**
- * The Redis-backed store (src/store/redis-run-store.ts): the RunStore contract's cases against a
- * stream per run over a temp SQLite file (the registry stays in SQL), the keys' life (created with
- * the run, expiring when it ends, deleted with its session or when pruned), RunSignals (blocking
+ * The Redis-backed store (src/store/redis-run-store.ts): the RunStore contract
+ * (test/support/run-store-contract.ts) against a stream per run over a temp SQLite file (the
+ * registry stays in SQL); then what only Redis does: the keys' life (created with the run,
+ * expiring when it ends, deleted when pruned even if their expiry was lost), RunSignals (blocking
  * waits on a bounded pool, cancels over pub/sub), start-up against an unreachable Redis, and the
  * service end to end: a turn streamed and replayed, a run followed and cancelled from another
  * instance, and one rate limit shared by two instances.
@@ -16,49 +17,23 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, describe, test as nodeTest } from 'node:test';
+import { after, describe, test as nodeTest } from 'node:test';
 import type { Redis } from 'ioredis';
 import type { StreamEvent } from '../src/core/events.js';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { createAgentServer } from '../src/server.js';
-import { connectDatabase } from '../src/store/connect-database.js';
-import { parseDatabaseUrl } from '../src/store/database-url.js';
 import { openRedis, RedisUnreachableError } from '../src/store/open-redis.js';
 import { openStore } from '../src/store/open-store.js';
 import { RedisRunStore, type RedisRunStoreOptions } from '../src/store/redis-run-store.js';
-import { hasRunSignals, type NewRun, type RunOutcome, type RunRecord } from '../src/store/run-store.js';
+import { hasRunSignals } from '../src/store/run-store.js';
 import { startChild, stopAllChildren, type ChildService } from './support/child-service.js';
 import { startFakeLlm, type FakeLlm } from './support/fake-llm.js';
+import { requiredSetup } from './support/required-setup.js';
+import { events, HOUR, newRun, NO_LOGS, outcome, owner, runStoreContract, sid, type LogsLeft, type RunStoreBackend } from './support/run-store-contract.js';
 import { parseSse, readChunks, startService, waitFor, type TestService } from './support/service.js';
 
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
-const HOUR = 3_600_000;
-const owner = () => `owner-${randomUUID()}`;
-const sid = () => `s-${randomUUID()}`;
-const rid = () => `run_${randomBytes(8).toString('hex')}`;
-const iso = (ms = Date.now()) => new Date(ms).toISOString();
 const testPrefix = () => `agent-api-test-${randomBytes(6).toString('hex')}:`;
-
-function newRun(runOwner: string, over: Partial<NewRun> = {}): NewRun {
-  return { id: rid(), session_id: null, owner: runOwner, status: 'running', created_at: iso(), started_at: iso(), lease_until: Date.now() + 60_000, ...over };
-}
-
-function outcome(over: Partial<RunOutcome> = {}): RunOutcome {
-  return {
-    status: 'completed',
-    error: null,
-    reply: 'done',
-    tool_calls: [],
-    usage: { input_tokens: 3, output_tokens: 2, total_tokens: 5 },
-    finished_at: iso(),
-    events_expire_at: Date.now() + HOUR,
-    ...over,
-  };
-}
-
-function events(from: number, n: number, prefix = 't'): { seq: number; data: string }[] {
-  return Array.from({ length: n }, (_, i) => ({ seq: from + i, data: JSON.stringify({ type: 'token', content: `${prefix}${from + i}` }) }));
-}
 
 /** Every key under `prefix` (SCAN, so a busy shared server is never blocked). */
 async function keysUnder(admin: Redis, prefix: string): Promise<string[]> {
@@ -75,6 +50,20 @@ async function keysUnder(admin: Redis, prefix: string): Promise<string[]> {
 async function deleteKeysUnder(admin: Redis, prefix: string): Promise<void> {
   const keys = await keysUnder(admin, prefix);
   for (let i = 0; i < keys.length; i += 500) await admin.unlink(...keys.slice(i, i + 500));
+}
+
+/** How many of these keys exist, and the entries of their streams (a key that is not a stream fails). */
+async function streamsLeft(admin: Redis, keys: readonly string[]): Promise<LogsLeft> {
+  const left = { ...NO_LOGS };
+  if (keys.length === 0) return left;
+  const pipeline = admin.pipeline();
+  for (const key of keys) pipeline.exists(key).xlen(key);
+  for (const [i, [err, value]] of ((await pipeline.exec()) ?? []).entries()) {
+    if (err) throw err;
+    if (i % 2 === 0) left.logs += Number(value);
+    else left.events += Number(value);
+  }
+  return left;
 }
 
 /** The connections whose name starts with `prefix` (the store names its own after its key prefix). */
@@ -103,7 +92,37 @@ async function openRedisStore(options: RedisRunStoreOptions = {}, dir = mkdtempS
   return { store, keyPrefix, databaseUrl, dir };
 }
 
-describe('RedisRunStore: the RunStore contract on Redis streams (registry in SQLite)', () => {
+/** The RunStore contract's view of the Redis store: a SQLite file and a key prefix per location, its logs the streams. */
+function redisRunStores(): RunStoreBackend {
+  let admin: Redis | undefined;
+  const locations: { keyPrefix: string; dir: string }[] = [];
+  return {
+    expiredLogs: 'gone at expiry',
+    refusals: { seqTaken: /is not above the last logged seq/, noLog: /has no log/ },
+    async open() {
+      const redis = (admin ??= await openAdmin());
+      const { store, keyPrefix, dir } = await openRedisStore();
+      locations.push({ keyPrefix, dir });
+      return {
+        store,
+        openAnother: async () => (await openRedisStore({ keyPrefix }, dir)).store,
+        // Without ids, every key under the prefix: the store makes no other.
+        logsLeft: async (runIds) => streamsLeft(redis, runIds ? runIds.map((id) => store.eventsKey(id)) : await keysUnder(redis, keyPrefix)),
+      };
+    },
+    async teardown() {
+      if (admin) {
+        for (const { keyPrefix } of locations) await deleteKeysUnder(admin, keyPrefix);
+        await admin.quit();
+      }
+      for (const { dir } of locations) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+runStoreContract('redis (logs in Redis streams, registry in SQLite)', redisRunStores());
+
+describe('RedisRunStore: streams, their expiry, and signals between instances', () => {
   let admin: Redis;
   let store: RedisRunStore;
   let prefix: string;
@@ -111,29 +130,23 @@ describe('RedisRunStore: the RunStore contract on Redis streams (registry in SQL
   let dir: string;
   const extra: RedisRunStore[] = [];
   const prefixes = new Set<string>();
-  /** Another store on the same SQLite file and key prefix (unless given): another process, as far as Redis can tell. */
-  const openAnother = async (options: RedisRunStoreOptions = {}): Promise<RedisRunStore> => {
-    const s = await openRedisStore({ keyPrefix: prefix, ...options }, dir);
+  const dirs = new Set<string>();
+  /** Closed, its keys deleted and its folder removed in `after`. */
+  const track = (s: Awaited<ReturnType<typeof openRedisStore>>): RedisRunStore => {
     extra.push(s.store);
     prefixes.add(s.keyPrefix);
+    dirs.add(s.dir);
     return s.store;
   };
+  /** Another store on the same SQLite file and key prefix (unless given): another process, as far as Redis can tell. */
+  const openAnother = async (options: RedisRunStoreOptions = {}) => track(await openRedisStore({ keyPrefix: prefix, ...options }, dir));
+  /** A store with a SQLite file and key prefix of its own. */
+  const openOwn = async () => track(await openRedisStore());
 
-  let setupError: Error | undefined;
-  before(async () => {
-    try {
-      admin = await openAdmin();
-      ({ store, keyPrefix: prefix, databaseUrl, dir } = await openRedisStore());
-    } catch (err) {
-      setupError = err instanceof Error ? err : new Error(String(err));
-    }
+  const test = requiredSetup(async () => {
+    admin = await openAdmin();
+    ({ store, keyPrefix: prefix, databaseUrl, dir } = await openRedisStore());
   });
-  const test = (title: string, fn: () => Promise<void>): void => {
-    nodeTest(title, async () => {
-      if (setupError) throw setupError;
-      await fn();
-    });
-  };
   after(async () => {
     for (const s of extra) await s.close().catch(() => {});
     await store?.close().catch(() => {});
@@ -141,162 +154,52 @@ describe('RedisRunStore: the RunStore contract on Redis streams (registry in SQL
       for (const p of [prefix, ...prefixes]) await deleteKeysUnder(admin, p);
       await admin.quit();
     }
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    for (const d of [dir, ...dirs]) if (d) rmSync(d, { recursive: true, force: true });
   });
 
   const key = (runId: string) => store.eventsKey(runId);
 
-  test('openStore with a redisUrl gives the Redis store, which offers RunSignals', async () => {
+  test('openStore with a redisUrl gives the Redis store, which offers RunSignals; sessions, messages and claims stay in the database', async () => {
     assert.ok(hasRunSignals(store));
     assert.equal(key('run_x'), `${prefix}run:run_x:events`);
+    const a = owner();
+    const id = sid();
+    assert.ok(await store.openSession(id, a, 't'));
+    assert.equal(await store.claimSession(id, 'token-1', Date.now() + 60_000), true);
+    await store.appendMessages(id, [{ role: 'user', content: 'hi' }]);
     const plain = await openStore(databaseUrl);
     try {
       assert.ok(!(plain instanceof RedisRunStore));
       assert.ok(!hasRunSignals(plain), 'the SQL store alone polls');
+      assert.equal((await plain.sessionClaim(id))?.token, 'token-1');
+      assert.deepEqual(await plain.recentMessages(id, 5), [{ role: 'user', content: 'hi' }]);
     } finally {
       await plain.close();
     }
-  });
-
-  test('the registry still works: sessions, createRun/getRun, listRuns, finishRun once, cancel requests, stale runs', async () => {
-    const a = owner();
-    const id = sid();
-    assert.ok(await store.openSession(id, a, 't'));
-    const run = newRun(a, { session_id: id });
-    await store.createRun(run);
-    const expected: RunRecord = {
-      ...run,
-      error: null,
-      reply: '',
-      tool_calls: [],
-      usage: null,
-      finished_at: null,
-      cancel_requested: false,
-      events_expire_at: null,
-      events_pruned: false,
-    };
-    assert.deepEqual(await store.getRun(run.id, a), expected);
-    assert.equal(await store.getRun(run.id, owner()), undefined);
-    assert.deepEqual(
-      (await store.listRuns(id, a, { limit: 10 })).map((r) => r.id),
-      [run.id],
-    );
-    await assert.rejects(store.createRun(run), 'an id is used once');
-
-    assert.equal(await store.requestCancel(run.id, owner()), false);
-    assert.equal(await store.requestCancel(run.id, a), true);
-    assert.deepEqual(await store.cancelRequested([run.id, rid()]), [run.id]);
-
-    const stale = newRun(a, { lease_until: 1_000 });
-    await store.createRun(stale);
-    assert.deepEqual(
-      (await store.staleRuns(2_000, 10)).map((r) => r.id),
-      [stale.id],
-    );
-    await store.renewRuns([stale.id], 5_000);
-    assert.deepEqual(await store.staleRuns(2_000, 10), []);
-    assert.equal(await store.finishRun(stale.id, outcome({ status: 'interrupted' })), true);
-
-    assert.equal(await store.finishRun(run.id, outcome()), true);
-    assert.equal(await store.finishRun(run.id, outcome({ status: 'failed' })), false, 'a run ends once');
-    assert.equal((await store.getRun(run.id, a))?.status, 'completed');
-    assert.equal(await store.finishRun(rid(), outcome()), false, 'an unknown run');
-
-    assert.equal(await store.claimSession(id, 'token-1', Date.now() + 60_000), true);
-    assert.deepEqual((await store.sessionClaim(id))?.token, 'token-1');
+    assert.equal((await store.sessionClaim(id))?.token, 'token-1');
     await store.releaseSession(id, 'token-1');
-    await store.appendMessages(id, [{ role: 'user', content: 'hi' }]);
+    assert.equal(await store.sessionClaim(id), undefined);
     assert.deepEqual(await store.recentMessages(id, 5), [{ role: 'user', content: 'hi' }]);
   });
 
-  test('createRun creates the run’s stream, empty and without expiry', async () => {
+  test('createRun creates the run’s stream, empty and without expiry; its entries are 0-<seq>, only ever rising', async () => {
     const run = newRun(owner());
     await store.createRun(run);
     assert.equal(await admin.exists(key(run.id)), 1);
     assert.equal(await admin.xlen(key(run.id)), 0);
     assert.equal(await admin.pttl(key(run.id)), -1, 'a live run’s log does not expire');
-    assert.equal(await store.lastRunEventSeq(run.id), 0);
-    assert.deepEqual(await store.readRunEvents(run.id, 0, 10), []);
-  });
 
-  test('appendRunEvents / readRunEvents: in order, after + limit, unicode intact; lastRunEventSeq; stream ids are 0-<seq>', async () => {
-    const a = owner();
-    const run = newRun(a);
-    const other = newRun(a);
-    await store.createRun(run);
-    await store.createRun(other);
-
-    const unicode = JSON.stringify({ type: 'token', content: '日本語 ✓ 🎉 "quotes" \\ backslash\nnewline \u0000 nul' });
-    const first = [{ seq: 1, data: unicode }, ...events(2, 2)];
-    await store.appendRunEvents(run.id, first);
-    await store.appendRunEvents(run.id, []); // a no-op
-    await store.appendRunEvents(run.id, events(4, 2));
-    await store.appendRunEvents(other.id, events(1, 1, 'other'));
-
-    const all = await store.readRunEvents(run.id, 0, 100);
-    assert.deepEqual(all, [...first, ...events(4, 2)]);
-    assert.equal((JSON.parse(all[0]!.data) as { content: string }).content, '日本語 ✓ 🎉 "quotes" \\ backslash\nnewline \u0000 nul');
-    assert.deepEqual(
-      (await store.readRunEvents(run.id, 2, 2)).map((e) => e.seq),
-      [3, 4],
-    );
-    assert.deepEqual(await store.readRunEvents(run.id, 5, 10), []);
-    assert.deepEqual(await store.readRunEvents(run.id, 0, 0), []);
-    assert.equal(await store.lastRunEventSeq(run.id), 5);
-    assert.equal(await store.lastRunEventSeq(other.id), 1);
-    assert.equal(await store.lastRunEventSeq(rid()), 0);
-    assert.deepEqual(await store.readRunEvents(rid(), 0, 10), []);
-
+    await store.appendRunEvents(run.id, events(1, 3));
+    await store.appendRunEvents(run.id, events(5, 2)); // a gap is allowed
     const raw = await admin.xrange(key(run.id), '-', '+');
     assert.deepEqual(
       raw.map(([id]) => id),
-      ['0-1', '0-2', '0-3', '0-4', '0-5'],
+      ['0-1', '0-2', '0-3', '0-5', '0-6'],
       'Redis orders the log by our own sequence numbers',
     );
-
-    await store.appendRunEvents(run.id, events(6, 250));
-    assert.equal(await store.lastRunEventSeq(run.id), 255);
-    assert.deepEqual(
-      (await store.readRunEvents(run.id, 0, 1000)).map((e) => e.seq),
-      Array.from({ length: 255 }, (_, i) => i + 1),
-    );
-    assert.deepEqual(
-      (await store.readRunEvents(run.id, 100, 3)).map((e) => e.seq),
-      [101, 102, 103],
-    );
-  });
-
-  test('appendRunEvents refuses a seq already logged (all or nothing), a batch out of order, and a run that does not exist', async () => {
-    const run = newRun(owner());
-    await store.createRun(run);
-    await store.appendRunEvents(run.id, events(1, 5));
-    await assert.rejects(store.appendRunEvents(run.id, events(5, 1)), /not above/);
-    // The duplicate is the last of a large batch: nothing of the batch is kept.
-    await assert.rejects(store.appendRunEvents(run.id, [...events(6, 150), ...events(3, 1)]));
-    await assert.rejects(store.appendRunEvents(run.id, [...events(8, 1), ...events(7, 1)]), 'rising order within a batch');
-    assert.equal(await store.lastRunEventSeq(run.id), 5);
+    await assert.rejects(store.appendRunEvents(run.id, [...events(8, 1), ...events(7, 1)]), /not above/, 'rising order within a batch');
+    await assert.rejects(store.appendRunEvents(run.id, events(4, 1)), /not above the last logged seq 6/, 'a seq below the last');
     assert.equal(await admin.xlen(key(run.id)), 5);
-
-    const unknown = rid();
-    await assert.rejects(store.appendRunEvents(unknown, events(1, 1)), /has no log/);
-    assert.equal(await admin.exists(key(unknown)), 0, 'no key is created for an unknown run');
-
-    await store.appendRunEvents(run.id, events(6, 1));
-    assert.equal(await store.lastRunEventSeq(run.id), 6);
-  });
-
-  test('concurrent appendRunEvents to different runs and readers in between', async () => {
-    const runs = Array.from({ length: 6 }, () => newRun(owner()));
-    for (const r of runs) await store.createRun(r);
-    await Promise.all(
-      runs.map(async (r) => {
-        for (let seq = 1; seq <= 40; seq += 4) {
-          await store.appendRunEvents(r.id, events(seq, 4, r.id));
-          assert.equal((await store.readRunEvents(r.id, seq - 1, 100)).length, 4);
-        }
-      }),
-    );
-    for (const r of runs) assert.deepEqual(await store.readRunEvents(r.id, 0, 100), events(1, 40, r.id));
   });
 
   test('finishRun sets the stream to expire at events_expire_at; the end written after it keeps that expiry; a past expiry deletes it', async () => {
@@ -322,122 +225,18 @@ describe('RedisRunStore: the RunStore contract on Redis streams (registry in SQL
     assert.deepEqual(await store.readRunEvents(short.id, 0, 10), []);
   });
 
-  test('pruneRunEvents marks expired runs pruned (oldest first, bounded) and deletes their streams, even one whose expiry was lost', async () => {
+  test('pruneRunEvents deletes a stream whose expiry never reached Redis', async () => {
+    // A store of its own: the prune looks past every expiry there.
+    const s = await openOwn();
     const a = owner();
-    const id = sid();
-    await store.openSession(id, a, 't');
-    const [first, second, later, live] = [
-      newRun(a, { session_id: id }),
-      newRun(a, { session_id: id }),
-      newRun(a, { session_id: id }),
-      newRun(a, { session_id: id }),
-    ];
-    for (const r of [first, second, later, live]) {
-      await store.createRun(r);
-      await store.appendRunEvents(r.id, events(1, 3));
-    }
-    // Expiries in 1970 would delete the streams at once; these stay an hour, as if the clock
-    // had not reached them in Redis, so only the prune can have removed them.
-    await store.finishRun(second.id, outcome());
-    await store.finishRun(first.id, outcome());
-    await store.finishRun(later.id, outcome());
-    await admin.persist(key(first.id)); // an expiry that never reached Redis
-    await withDatabase(databaseUrl, async (db) => {
-      const at = { [first.id]: 10, [second.id]: 20, [later.id]: 1_000 };
-      for (const [runId, ms] of Object.entries(at)) await db.updateTable('runs').set({ events_expire_at: ms }).where('id', '=', runId).execute();
-    });
-
-    assert.equal(await store.pruneRunEvents(500, 1), 1);
-    assert.equal((await store.getRun(first.id, a))?.events_pruned, true, 'the oldest expiry goes first');
-    assert.equal(await admin.exists(key(first.id)), 0);
-    assert.equal(await admin.exists(key(second.id)), 1);
-    assert.equal(await store.pruneRunEvents(500, 10), 1);
-    assert.equal(await admin.exists(key(second.id)), 0);
-    assert.equal(await store.pruneRunEvents(500, 10), 0);
-    assert.equal(await store.pruneRunEvents(500, 0), 0);
-    for (const r of [later, live]) assert.equal((await store.readRunEvents(r.id, 0, 10)).length, 3);
-    assert.equal(await store.pruneRunEvents(1_001, 10), 1);
-    assert.equal(await admin.exists(key(later.id)), 0);
-    assert.equal((await store.readRunEvents(live.id, 0, 10)).length, 3, 'a live run has no expiry');
-    assert.equal(await store.deleteSession(id, a), true);
-  });
-
-  test('1,000 runs past their TTL: pruning in bounded calls leaves no key behind', async () => {
-    const s = await openRedisStore();
-    try {
-      const a = owner();
-      const id = sid();
-      await s.store.openSession(id, a, 't');
-      const runs = Array.from({ length: 1000 }, () => newRun(a, { session_id: id }));
-      for (let i = 0; i < runs.length; i += 50) {
-        await Promise.all(
-          runs.slice(i, i + 50).map(async (r, j) => {
-            await s.store.createRun(r);
-            await s.store.appendRunEvents(r.id, events(1, 5));
-            // Half expire in Redis as they end; the other half keep their keys until the prune
-            // (their expiry lies ahead in Redis, and is moved into the past in the database below).
-            await s.store.finishRun(r.id, outcome({ events_expire_at: (i + j) % 2 === 0 ? Date.now() - 1 : Date.now() + HOUR }));
-          }),
-        );
-      }
-      assert.equal((await keysUnder(admin, `${s.keyPrefix}run:`)).length, 500);
-      const expired = Date.now() - 1;
-      await withDatabase(s.databaseUrl, (db) => db.updateTable('runs').set({ events_expire_at: expired }).execute());
-
-      const perCall: number[] = [];
-      for (let calls = 0; calls < 20; calls++) {
-        const n = await s.store.pruneRunEvents(Date.now(), 300);
-        perCall.push(n);
-        if (n === 0) break;
-      }
-      assert.deepEqual(perCall, [300, 300, 300, 100, 0]);
-      assert.deepEqual(await keysUnder(admin, s.keyPrefix), [], 'no key is left under the prefix');
-      const listed = await s.store.listRuns(id, a, { limit: 2000 });
-      assert.equal(listed.length, 1000);
-      assert.ok(listed.every((r) => r.events_pruned));
-    } finally {
-      await s.store.close();
-      await deleteKeysUnder(admin, s.keyPrefix);
-      rmSync(s.dir, { recursive: true, force: true });
-    }
-  });
-
-  test("deleteSession deletes its runs' streams and nothing of other sessions; a run still going cannot log into the void", async () => {
-    const a = owner();
-    const [id, keep] = [sid(), sid()];
-    await store.openSession(id, a, 't');
-    await store.openSession(keep, a, 't');
-    const [done, running, kept] = [newRun(a, { session_id: id }), newRun(a, { session_id: id }), newRun(a, { session_id: keep })];
-    for (const r of [done, running, kept]) {
-      await store.createRun(r);
-      await store.appendRunEvents(r.id, events(1, 4));
-    }
-    await store.finishRun(done.id, outcome());
-
-    assert.equal(await store.deleteSession(id, owner()), false, 'another owner deletes nothing');
-    assert.equal(await admin.exists(key(done.id)), 1);
-
-    assert.equal(await store.deleteSession(id, a), true);
-    for (const r of [done, running]) {
-      assert.equal(await store.getRun(r.id, a), undefined);
-      assert.equal(await admin.exists(key(r.id)), 0);
-      assert.deepEqual(await store.readRunEvents(r.id, 0, 10), []);
-    }
-    await assert.rejects(store.appendRunEvents(running.id, events(5, 1)), /has no log/);
-    assert.equal(await admin.exists(key(running.id)), 0, 'the append created no key');
-
-    assert.ok(await store.getRun(kept.id, a));
-    assert.equal((await store.readRunEvents(kept.id, 0, 10)).length, 4);
-  });
-
-  test('another store instance (another process) reads the same logs', async () => {
-    const run = newRun(owner());
-    await store.createRun(run);
-    await store.appendRunEvents(run.id, events(1, 3, 'shared'));
-    const other = await openAnother();
-    assert.deepEqual(await other.readRunEvents(run.id, 0, 10), events(1, 3, 'shared'));
-    await other.appendRunEvents(run.id, events(4, 1, 'shared'));
-    assert.equal(await store.lastRunEventSeq(run.id), 4);
+    const run = newRun(a);
+    await s.createRun(run);
+    await s.appendRunEvents(run.id, events(1, 3));
+    await s.finishRun(run.id, outcome());
+    await admin.persist(s.eventsKey(run.id)); // as if Redis failed right after the run was recorded ended
+    assert.equal(await s.pruneRunEvents(Date.now() + 2 * HOUR, 10), 1);
+    assert.equal((await s.getRun(run.id, a))?.events_pruned, true);
+    assert.equal(await admin.exists(s.eventsKey(run.id)), 0);
   });
 
   test('waitForEvents resolves as soon as another instance appends; at once when events are already there', async () => {
@@ -562,16 +361,6 @@ describe('RedisRunStore: the RunStore contract on Redis streams (registry in SQL
   });
 });
 
-/** A Kysely instance on the location, outside any store: to move expiries into the past. */
-async function withDatabase<T>(url: string, fn: (db: ReturnType<typeof connectDatabase>) => Promise<T>): Promise<T> {
-  const db = connectDatabase(parseDatabaseUrl(url)!);
-  try {
-    return await fn(db);
-  } finally {
-    await db.destroy();
-  }
-}
-
 describe('REDIS_URL: configuration and start-up', () => {
   nodeTest('redis:// and rediss:// URLs are accepted; anything else is refused naming REDIS_URL', () => {
     assert.equal(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379' }).REDIS_URL, 'redis://127.0.0.1:6379');
@@ -621,23 +410,12 @@ describe('the service with REDIS_URL', () => {
   let a: TestService;
   let b: TestService;
   const runIds: string[] = [];
-  let setupError: Error | undefined;
-  before(async () => {
-    try {
-      admin = await openAdmin();
-      a = await startService({ env: { REDIS_URL } });
-      // Another instance (as another replica would be) on the same database and Redis.
-      b = await startService({ env: { REDIS_URL }, dir: a.dir, fake: a.fake, keepDir: true });
-    } catch (err) {
-      setupError = err instanceof Error ? err : new Error(String(err));
-    }
+  const test = requiredSetup(async () => {
+    admin = await openAdmin();
+    a = await startService({ env: { REDIS_URL } });
+    // Another instance (as another replica would be) on the same database and Redis.
+    b = await startService({ env: { REDIS_URL }, dir: a.dir, fake: a.fake, keepDir: true });
   });
-  const test = (title: string, fn: () => Promise<void>): void => {
-    nodeTest(title, async () => {
-      if (setupError) throw setupError;
-      await fn();
-    });
-  };
   after(async () => {
     await b?.close();
     await a?.close();
@@ -744,17 +522,12 @@ describe('two replicas (processes) sharing one SQLite file and Redis', () => {
   let a: ChildService;
   let b: ChildService;
   const runIds: string[] = [];
-  let setupError: Error | undefined;
-  before(async () => {
-    try {
-      admin = await openAdmin();
-      fake = await startFakeLlm();
-      const env = { REDIS_URL, VALID_API_KEYS: KEY, LLM_BASE_URL: fake.url, LLM_MODEL: 'fake-model', LLM_API_KEY: 'sk-fake', RUN_LEASE_MS: String(LEASE_MS) };
-      a = await startChild({ env });
-      b = await startChild({ env: { ...env, DATABASE_URL: `sqlite:${join(a.dir, 'a.db')}` } });
-    } catch (err) {
-      setupError = err instanceof Error ? err : new Error(String(err));
-    }
+  const test = requiredSetup(async () => {
+    admin = await openAdmin();
+    fake = await startFakeLlm();
+    const env = { REDIS_URL, VALID_API_KEYS: KEY, LLM_BASE_URL: fake.url, LLM_MODEL: 'fake-model', LLM_API_KEY: 'sk-fake', RUN_LEASE_MS: String(LEASE_MS) };
+    a = await startChild({ env });
+    b = await startChild({ env: { ...env, DATABASE_URL: `sqlite:${join(a.dir, 'a.db')}` } });
   });
   after(async () => {
     await stopAllChildren();
@@ -765,8 +538,7 @@ describe('two replicas (processes) sharing one SQLite file and Redis', () => {
     }
   });
 
-  nodeTest('kill -9 of the replica running a run: B, following it on Redis, gets error + end within the lease; the log is complete', async () => {
-    if (setupError) throw setupError;
+  test('kill -9 of the replica running a run: B, following it on Redis, gets error + end within the lease; the log is complete', async () => {
     const text = Array.from({ length: 200 }, (_, i) => `t${i} `);
     const n = fake.requests.length;
     fake.enqueue({ text: text.join(''), chunks: text, delayMs: 100 });

@@ -226,7 +226,12 @@ export class KyselyStore implements Store, RunStore {
   }
 
   async pruneRunEvents(now: number, limit: number): Promise<number> {
-    if (limit <= 0) return 0;
+    return (await this.pruneExpiredRuns(now, limit)).length;
+  }
+
+  /** `pruneRunEvents`, returning the ids of the runs it marked (a log kept elsewhere goes with them). */
+  async pruneExpiredRuns(now: number, limit: number): Promise<string[]> {
+    if (limit <= 0) return [];
     return this.db.transaction().execute(async (tx) => {
       // Marking is the first statement, so it takes the write lock (SQLite: a transaction that
       // read first could not upgrade once another worker wrote) or the rows' locks (Postgres: a
@@ -249,7 +254,7 @@ export class KyselyStore implements Store, RunStore {
         .execute();
       const ids = marked.map((r) => r.id);
       for (const part of chunks(ids, IDS_PER_QUERY)) await tx.deleteFrom('run_events').where('run_id', 'in', part).execute();
-      return ids.length;
+      return ids;
     });
   }
 

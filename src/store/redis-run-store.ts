@@ -7,6 +7,7 @@ import { BlockingConnections } from './blocking-connections.js';
 import type { LoggedEvent, NewRun, RunOutcome, RunRecord, RunSignals } from './run-store.js';
 import type { Database } from './schema.js';
 import type { Storage } from './storage.js';
+import type { KyselyStore } from './kysely-store.js';
 import type { MessageRecord } from './store.js';
 
 export interface RedisRunStoreOptions {
@@ -94,7 +95,7 @@ export class RedisRunStore implements Storage, RunSignals {
   private readonly cancelListeners = new Set<(runId: string) => void>();
 
   private constructor(
-    private readonly sql: Storage,
+    private readonly sql: KyselyStore,
     private readonly db: Kysely<Database>,
     /** The command connection (shared with whoever else needs Redis, such as the rate limiter). */
     readonly redis: Redis,
@@ -121,7 +122,7 @@ export class RedisRunStore implements Storage, RunSignals {
    * run ids a prune or a session delete covers. Takes over `sql` and `redis` and closes them with
    * itself. Resolves once cancels are subscribed to, so a cancel published after this is never missed.
    */
-  static async open(sql: Storage, db: Kysely<Database>, redis: Redis, options: RedisRunStoreOptions = {}): Promise<RedisRunStore> {
+  static async open(sql: KyselyStore, db: Kysely<Database>, redis: Redis, options: RedisRunStoreOptions = {}): Promise<RedisRunStore> {
     const prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
     const subscriber = redis.duplicate({ connectionName: `${prefix}cancels`, lazyConnect: false });
     subscriber.on('error', () => {}); // failures reach the subscribe below; ioredis resubscribes after a reconnect
@@ -254,21 +255,11 @@ export class RedisRunStore implements Storage, RunSignals {
   }
 
   async pruneRunEvents(now: number, limit: number): Promise<number> {
-    if (limit <= 0) return 0;
-    // The same runs the SQL store is about to mark, read first (marking returns only a count).
-    // Their streams expired on their own at `events_expire_at`; deleting them again only matters
-    // for one whose expiry could not be set (Redis failed right after the run was recorded ended).
-    const expiring = await this.db
-      .selectFrom('runs')
-      .select('id')
-      .where('events_pruned', '=', 0)
-      .where('events_expire_at', '<', Math.floor(now))
-      .orderBy('events_expire_at')
-      .limit(limit)
-      .execute();
-    const pruned = await this.sql.pruneRunEvents(now, limit);
-    await this.deleteLogs(expiring.map((r) => r.id));
-    return pruned;
+    // The streams usually went at their own expiry (`events_expire_at`); deleting those of the runs
+    // the SQL store just marked also covers one whose expiry could not be set.
+    const pruned = await this.sql.pruneExpiredRuns(now, limit);
+    await this.deleteLogs(pruned);
+    return pruned.length;
   }
 
   // Signals between processes.
