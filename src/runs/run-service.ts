@@ -11,6 +11,7 @@ import type { Storage } from '../store/storage.js';
 import { LiveLog, type SeqEvent } from './live-log.js';
 import { RunError } from './run-error.js';
 import { runJson } from './run-json.js';
+import { abortableSleep as sleep } from '../core/abortable-sleep.js';
 
 /** What the service logs through: pino's shape, so Fastify's logger fits without tying runs to HTTP. */
 export interface RunLogger {
@@ -81,18 +82,6 @@ const ZERO_USAGE: Usage = { input_tokens: 0, output_tokens: 0, total_tokens: 0 }
 const PAGE = 16;
 /** After a run turns final, how long a follower elsewhere waits for its `end` to be written. */
 const END_GRACE_MS = 3000;
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 
 const isFinal = (status: RunStatus) => FINAL_STATUSES.includes(status);
 

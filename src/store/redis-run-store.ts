@@ -9,6 +9,7 @@ import type { Database } from './schema.js';
 import type { Storage } from './storage.js';
 import type { KyselyStore } from './kysely-store.js';
 import type { MessageRecord } from './store.js';
+import { abortableSleep as sleep } from '../core/abortable-sleep.js';
 
 export interface RedisRunStoreOptions {
   /** Starts every key and channel (default `agent-api:`); deployments sharing one Redis need different ones. */
@@ -70,17 +71,6 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
 }
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 
 /**
  * The SQL store with each run's live log in Redis: a stream per run that followers block on
