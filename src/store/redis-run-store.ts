@@ -7,9 +7,11 @@ import { BlockingConnections } from './blocking-connections.js';
 import type { LoggedEvent, NewRun, RunOutcome, RunRecord, RunSignals } from './run-store.js';
 import type { Database } from './schema.js';
 import type { Storage } from './storage.js';
-import type { KyselyStore } from './kysely-store.js';
 import type { MessageRecord } from './store.js';
 import { abortableSleep as sleep } from '../core/abortable-sleep.js';
+
+/** The SQL store underneath, and the one thing the Redis log needs beyond `Storage`: which runs a prune marked. */
+type SqlStorage = Storage & { pruneExpiredRuns(now: number, limit: number): Promise<string[]> };
 
 export interface RedisRunStoreOptions {
   /** Starts every key and channel (default `agent-api:`); deployments sharing one Redis need different ones. */
@@ -85,7 +87,7 @@ export class RedisRunStore implements Storage, RunSignals {
   private readonly cancelListeners = new Set<(runId: string) => void>();
 
   private constructor(
-    private readonly sql: KyselyStore,
+    private readonly sql: SqlStorage,
     private readonly db: Kysely<Database>,
     /** The command connection (shared with whoever else needs Redis, such as the rate limiter). */
     readonly redis: Redis,
@@ -112,7 +114,7 @@ export class RedisRunStore implements Storage, RunSignals {
    * run ids a prune or a session delete covers. Takes over `sql` and `redis` and closes them with
    * itself. Resolves once cancels are subscribed to, so a cancel published after this is never missed.
    */
-  static async open(sql: KyselyStore, db: Kysely<Database>, redis: Redis, options: RedisRunStoreOptions = {}): Promise<RedisRunStore> {
+  static async open(sql: SqlStorage, db: Kysely<Database>, redis: Redis, options: RedisRunStoreOptions = {}): Promise<RedisRunStore> {
     const prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
     const subscriber = redis.duplicate({ connectionName: `${prefix}cancels`, lazyConnect: false });
     subscriber.on('error', () => {}); // failures reach the subscribe below; ioredis resubscribes after a reconnect
