@@ -195,33 +195,49 @@ describe('authentication', () => {
   });
 });
 
-describe('sessions belong to the key that created them', () => {
+describe('session ids are per key', () => {
   let idA: string;
   before(async () => {
     svc.fake.enqueue({ text: 'A private reply' });
     idA = await newSession(KEY_A, 'A private message');
   });
 
-  test('/chat with another key on that session: 404 and no model call', async () => {
-    const modelCalls = svc.fake.requests.length;
-    const e = await expectError(await svc.chat({ message: 'let me in', session_id: idA }, KEY_B), 404, 'session_not_found');
-    assert.ok(e.message.includes(idA));
-    assert.equal(svc.fake.requests.length, modelCalls);
-  });
+  /** The error a key gets for a session id, with the id taken out: it must not depend on whether another key uses the id. */
+  async function notFoundShape(key: string, id: string, method = 'GET'): Promise<unknown> {
+    const res = await svc.request(`/sessions/${id}`, { method, key });
+    const e = await expectError(res, 404, 'session_not_found');
+    return { status: res.status, code: e.code, message: e.message.replaceAll(id, '<id>') };
+  }
 
-  test('/chat/stream with another key on that session: 404 JSON before any stream, no model call', async () => {
-    const modelCalls = svc.fake.requests.length;
-    const res = await svc.stream({ message: 'let me in', session_id: idA }, KEY_B);
-    await expectError(res, 404, 'session_not_found');
-    assert.equal(svc.fake.requests.length, modelCalls);
-  });
-
-  test('GET and DELETE /sessions/:id with another key: 404, and the session survives', async () => {
-    await expectError(await svc.request(`/sessions/${idA}`, { key: KEY_B }), 404, 'session_not_found');
-    await expectError(await svc.request(`/sessions/${idA}`, { method: 'DELETE', key: KEY_B }), 404, 'session_not_found');
+  test("GET and DELETE /sessions/:id with another key: the same 404 as an id nobody uses, and the owner's session survives", async () => {
+    const unknown = `never-used-${Date.now()}`;
+    assert.deepEqual(await notFoundShape(KEY_B, idA), await notFoundShape(KEY_B, unknown));
+    assert.deepEqual(await notFoundShape(KEY_B, idA, 'DELETE'), await notFoundShape(KEY_B, unknown, 'DELETE'));
     const mine = await getSession(KEY_A, idA);
-    assert.equal(mine.id, idA);
     assert.equal(mine.message_count, 2);
+  });
+
+  test("/chat with another key on that id: a new session of the other key's own, with none of the owner's history", async () => {
+    const n = svc.fake.requests.length;
+    svc.fake.enqueue({ text: 'B reply' });
+    const res = await svc.chat({ message: 'B uses the same id', session_id: idA }, KEY_B);
+    const text = await res.text();
+    assert.equal(res.status, 200, text);
+    assert.equal((JSON.parse(text) as ChatJson).session_id, idA);
+    const sent = JSON.stringify(svc.fake.requests[n]);
+    assert.ok(sent.includes('B uses the same id'));
+    assert.ok(!sent.includes('A private'), "the model saw none of the other key's messages");
+
+    const theirs = await getSession(KEY_B, idA);
+    assert.equal(theirs.title, 'B uses the same id');
+    assert.deepEqual(
+      theirs.messages.map((m) => [m.role, m['content']]),
+      [
+        ['user', 'B uses the same id'],
+        ['assistant', 'B reply'],
+      ],
+    );
+    const mine = await getSession(KEY_A, idA);
     assert.deepEqual(
       mine.messages.map((m) => [m.role, m['content']]),
       [
@@ -231,14 +247,29 @@ describe('sessions belong to the key that created them', () => {
     );
   });
 
-  test("GET /sessions with another key does not list the owner's sessions", async () => {
-    const theirs = await listSessions(KEY_B, '?limit=200');
-    assert.ok(!theirs.sessions.some((s) => s.id === idA));
-    const mine = await listSessions(KEY_A, '?limit=200');
-    assert.ok(mine.sessions.some((s) => s.id === idA));
+  test('/chat/stream with another key on that id streams into that key’s session', async () => {
+    svc.fake.enqueue({ text: 'B streamed' });
+    const res = await svc.stream({ message: 'B again', session_id: idA }, KEY_B);
+    assert.equal(res.status, 200);
+    const { events } = parseSse(await res.text());
+    const start = events[0]?.data;
+    assert.equal(start?.type === 'start' && start.session_id, idA);
+    assert.equal(events.at(-1)?.data.type, 'end');
+    assert.equal((await getSession(KEY_B, idA)).message_count, 4);
+    assert.equal((await getSession(KEY_A, idA)).message_count, 2);
   });
 
-  test('the owner can still use the session after the failed attempts', async () => {
+  test("GET /sessions lists each key's own session under the shared id", async () => {
+    const theirs = await listSessions(KEY_B, '?limit=200');
+    assert.equal(theirs.sessions.find((s) => s.id === idA)?.title, 'B uses the same id');
+    const mine = await listSessions(KEY_A, '?limit=200');
+    assert.equal(mine.sessions.find((s) => s.id === idA)?.title, 'A private message');
+  });
+
+  test('DELETE by one key removes only its own session; the owner keeps using theirs', async () => {
+    const del = await svc.request(`/sessions/${idA}`, { method: 'DELETE', key: KEY_B });
+    assert.equal(del.status, 204, await del.text());
+    await expectError(await svc.request(`/sessions/${idA}`, { key: KEY_B }), 404, 'session_not_found');
     svc.fake.enqueue({ text: 'still yours' });
     const res = await svc.chat({ message: 'again', session_id: idA }, KEY_A);
     assert.equal(res.status, 200);
@@ -429,7 +460,7 @@ describe('DELETE /sessions/:id', () => {
     );
   });
 
-  test("DELETE while the session is answering is 409 session_busy: the run would go on writing under that id, into whoever's session it names next", async () => {
+  test('DELETE while the session is answering is 409 session_busy: the run would go on writing under that id, into the session it names next', async () => {
     const n = svc.fake.requests.length;
     svc.fake.enqueue({ text: 'A-private-reply', delayMs: 60 });
     const streaming = svc.stream({ message: 'A asks', session_id: 'del-busy' }, KEY_A);
@@ -437,12 +468,12 @@ describe('DELETE /sessions/:id', () => {
     const del = await svc.request('/sessions/del-busy', { method: 'DELETE', key: KEY_A });
     const text = await del.text();
     if (del.status === 204) {
-      // What that allowed: another key takes the id, and A's reply lands in B's session.
-      svc.fake.enqueue({ text: 'B reply' });
-      assert.equal((await svc.chat({ message: 'B asks', session_id: 'del-busy' }, KEY_B)).status, 200);
+      // What that allowed: the next message opens a new session with the id, and the old run's reply lands in it.
+      svc.fake.enqueue({ text: 'next reply' });
+      assert.equal((await svc.chat({ message: 'next', session_id: 'del-busy' }, KEY_A)).status, 200);
       await (await streaming).text();
-      const messages = (await getSession(KEY_B, 'del-busy')).messages;
-      assert.fail(`DELETE of a busy session answered 204; B's session then held ${JSON.stringify(messages.map((m) => m['content']))}`);
+      const messages = (await getSession(KEY_A, 'del-busy')).messages;
+      assert.fail(`DELETE of a busy session answered 204; the new session then held ${JSON.stringify(messages.map((m) => m['content']))}`);
     }
     assert.equal(del.status, 409, text);
     assert.equal((JSON.parse(text) as ErrorJson).error.code, 'session_busy');

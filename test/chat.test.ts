@@ -152,14 +152,18 @@ describe('POST /chat on a configured service', () => {
     );
   });
 
-  test("another key's session is not found, and is left untouched", async () => {
+  test('another key using the same session id gets a session of its own; the first is left untouched', async () => {
     const id = `owned-${Date.now()}`;
     svc.fake.enqueue({ text: 'mine' });
     await okChat(svc, { message: 'private', session_id: id });
-    const before = svc.fake.requests.length;
-    await errorOf(await svc.chat({ message: 'let me in', session_id: id }, KEY_B), 404, 'session_not_found');
-    assert.equal(svc.fake.requests.length, before);
-    assert.equal((await getSession(svc, id)).messages.length, 2);
+    svc.fake.enqueue({ text: 'theirs' });
+    const res = await svc.chat({ message: 'let me in', session_id: id }, KEY_B);
+    assert.equal(res.status, 200, await res.clone().text());
+    assert.ok(!JSON.stringify(svc.fake.requests.at(-1)).includes('private'), "the model saw nothing of the first key's session");
+    assert.deepEqual(
+      (await getSession(svc, id)).messages.map((m) => m['content']),
+      ['private', 'mine'],
+    );
   });
 
   test('calculator round trip: the tool result is returned and sent back to the model', async () => {

@@ -225,14 +225,17 @@ describe('AgentClient', () => {
     await rejectsWith(client.chat('hi', { sessionId: 'bad id with spaces' }), ValidationError);
   });
 
-  test("NotFoundError for another key's session and for a deleted one", async () => {
+  test("NotFoundError for another key's session and for a deleted one; the other key may use the id for its own", async () => {
     svc.fake.enqueue({ text: 'mine' });
     const { session_id } = await client.chat('private');
     const other = new AgentClient({ baseUrl: svc.url, apiKey: KEY_B });
     const err = await rejectsWith(other.sessions.get(session_id), NotFoundError);
     assert.equal(err.code, 'session_not_found');
     await rejectsWith(other.sessions.delete(session_id), NotFoundError);
-    await rejectsWith(other.chat('let me in', { sessionId: session_id }), NotFoundError);
+    svc.fake.enqueue({ text: 'theirs' });
+    assert.equal((await other.chat('my own', { sessionId: session_id })).session_id, session_id);
+    assert.equal((await other.sessions.get(session_id)).title, 'my own');
+    assert.equal((await client.sessions.get(session_id)).title, 'private');
     await client.sessions.delete(session_id);
     await rejectsWith(client.sessions.get(session_id), NotFoundError);
   });

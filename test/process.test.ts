@@ -12,6 +12,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ApiKeys } from '../src/http/api-keys.js';
 import { openStore } from '../src/store/open-store.js';
 import { startFakeLlm, type FakeLlm } from './support/fake-llm.js';
 import { fakeModelAgent, KEY_A, slowTool, startService, waitFor } from './support/service.js';
@@ -397,7 +398,8 @@ describe('graceful shutdown in process: AgentServer.close()', () => {
 
       const store = await openStore(`sqlite:${join(svc.dir, 'agent.db')}`);
       try {
-        const rows = await store.listMessages('outlives', { limit: 10 });
+        const owner = new ApiKeys([KEY_A]).authenticate(KEY_A)!;
+        const rows = await store.listMessages('outlives', owner, { limit: 10 });
         assert.deepEqual(
           rows.map((r) => [r.message.role, 'interrupted' in r.message ? r.message.interrupted : undefined]),
           [
@@ -405,7 +407,7 @@ describe('graceful shutdown in process: AgentServer.close()', () => {
             ['assistant', true],
           ],
         );
-        assert.equal(await store.claimSession('outlives', 'run_next', Date.now() + 1000), true, 'the session lease was released');
+        assert.equal(await store.claimSession('outlives', owner, 'run_next', Date.now() + 1000), true, 'the session lease was released');
       } finally {
         await store.close();
       }

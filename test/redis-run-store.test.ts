@@ -165,21 +165,21 @@ describe('RedisRunStore: streams, their expiry, and signals between instances', 
     const a = owner();
     const id = sid();
     assert.ok(await store.openSession(id, a, 't'));
-    assert.equal(await store.claimSession(id, 'token-1', Date.now() + 60_000), true);
-    await store.appendMessages(id, [{ role: 'user', content: 'hi' }]);
+    assert.equal(await store.claimSession(id, a, 'token-1', Date.now() + 60_000), true);
+    await store.appendMessages(id, a, [{ role: 'user', content: 'hi' }]);
     const plain = await openStore(databaseUrl);
     try {
       assert.ok(!(plain instanceof RedisRunStore));
       assert.ok(!hasRunSignals(plain), 'the SQL store alone polls');
-      assert.equal((await plain.sessionClaim(id))?.token, 'token-1');
-      assert.deepEqual(await plain.recentMessages(id, 5), [{ role: 'user', content: 'hi' }]);
+      assert.equal((await plain.sessionClaim(id, a))?.token, 'token-1');
+      assert.deepEqual(await plain.recentMessages(id, a, 5), [{ role: 'user', content: 'hi' }]);
     } finally {
       await plain.close();
     }
-    assert.equal((await store.sessionClaim(id))?.token, 'token-1');
-    await store.releaseSession(id, 'token-1');
-    assert.equal(await store.sessionClaim(id), undefined);
-    assert.deepEqual(await store.recentMessages(id, 5), [{ role: 'user', content: 'hi' }]);
+    assert.equal((await store.sessionClaim(id, a))?.token, 'token-1');
+    await store.releaseSession(id, a, 'token-1');
+    assert.equal(await store.sessionClaim(id, a), undefined);
+    assert.deepEqual(await store.recentMessages(id, a, 5), [{ role: 'user', content: 'hi' }]);
   });
 
   test('createRun creates the run’s stream, empty and without expiry; its entries are 0-<seq>, only ever rising', async () => {

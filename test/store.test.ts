@@ -131,39 +131,71 @@ function storeContract(name: string, locations: Locations): void {
       assert.deepEqual(await store.getSession(id, a), created);
     });
 
-    test('another owner cannot open, read, list or delete the session', async () => {
+    test("two owners may use the same id: each has their own session and nothing of the other's", async () => {
       const id = sid();
-      const a = owner();
-      const b = owner();
+      const [a, b] = [owner(), owner()];
       const mine = await store.openSession(id, a, 'mine');
-      assert.ok(mine);
-      await store.appendMessages(id, userMessages(2));
+      await store.appendMessages(id, a, userMessages(2));
 
-      assert.equal(await store.openSession(id, b, 'theirs'), undefined);
-      assert.equal(await store.getSession(id, b), undefined);
+      assert.equal(await store.getSession(id, b), undefined, "another owner's id reads as unknown");
       assert.deepEqual(await store.listSessions(b, { limit: 50 }), []);
       assert.equal(await store.deleteSession(id, b), false);
+      assert.deepEqual(await store.listMessages(id, b, { limit: 10 }), []);
+      assert.deepEqual(await store.recentMessages(id, b, 10), []);
+      await assert.rejects(store.appendMessages(id, b, userMessages(1)), 'nothing is appended to a session the owner does not have');
 
+      const theirs = await store.openSession(id, b, 'theirs');
+      assert.equal(theirs.id, id);
+      assert.equal(theirs.title, 'theirs', 'a new session, not the other owner’s');
+      assert.equal(theirs.message_count, 0);
+      await store.appendMessages(id, b, userMessages(1, 'b'));
+      assert.deepEqual(
+        (await store.listMessages(id, b, { limit: 10 })).map((r) => [r.seq, r.message]),
+        [[0, { role: 'user', content: 'b0' }]],
+      );
+      assert.deepEqual(
+        (await store.recentMessages(id, a, 10)).map((m) => (m as { content: string }).content),
+        ['m0', 'm1'],
+      );
+
+      // Claims are per owner's session: a run of one owner does not make the other's busy.
+      const [ta, tb] = [rid(), rid()];
+      assert.equal(await store.claimSession(id, a, ta, Date.now() + 60_000), true);
+      assert.equal(await store.claimSession(id, b, tb, Date.now() + 60_000), true);
+      assert.equal((await store.sessionClaim(id, a))?.token, ta);
+      assert.equal((await store.sessionClaim(id, b))?.token, tb);
+      await store.releaseSession(id, a, tb);
+      assert.equal((await store.sessionClaim(id, a))?.token, ta, "one owner's token cannot release the other's claim");
+      assert.equal(await store.renewSession(id, b, ta, Date.now() + 60_000), false);
+      await store.releaseSession(id, a, ta);
+      await store.releaseSession(id, b, tb);
+
+      assert.equal(await store.deleteSession(id, b), true);
       const still = await store.getSession(id, a);
-      assert.ok(still, 'the failed delete by another owner left the session in place');
-      assert.equal(still.title, 'mine');
+      assert.ok(still, "deleting one owner's session left the other's in place");
+      assert.equal(still.title, mine.title);
       assert.equal(still.message_count, 2);
-      assert.equal((await store.listMessages(id, { limit: 10 })).length, 2);
+      assert.equal((await store.listMessages(id, a, { limit: 10 })).length, 2);
       assert.deepEqual(
         (await store.listSessions(a, { limit: 50 })).map((s) => s.id),
         [id],
       );
     });
 
-    test('two owners racing to open the same new id: exactly one wins', async () => {
+    test('owners racing to open the same new id each get their own session; one owner racing itself gets one', async () => {
       const id = sid();
       const owners = Array.from({ length: 6 }, owner);
       const results = await Promise.all(owners.map((o) => store.openSession(id, o, o)));
-      const winners = results.filter((r) => r !== undefined);
-      assert.equal(winners.length, 1, 'exactly one owner got the session');
-      const winner = owners[results.findIndex((r) => r !== undefined)]!;
-      assert.equal(winners[0]!.title, winner);
-      for (const o of owners) assert.equal((await store.getSession(id, o)) !== undefined, o === winner);
+      assert.deepEqual(
+        results.map((r) => r.title),
+        owners,
+      );
+      for (const o of owners) assert.equal((await store.getSession(id, o))?.title, o);
+
+      const same = owner();
+      const opened = await Promise.all(Array.from({ length: 6 }, (_, i) => store.openSession(id, same, `title ${i}`)));
+      assert.equal(new Set(opened.map((s) => s.title)).size, 1, 'every request got the one session');
+      assert.equal((await store.listSessions(same, { limit: 50 })).length, 1);
     });
 
     test('getSession of an unknown id is undefined; deleteSession of an unknown id is false', async () => {
@@ -181,7 +213,7 @@ function storeContract(name: string, locations: Locations): void {
       await sleep(5);
       await store.openSession(s3, a, 'three');
       await sleep(5);
-      await store.appendMessages(s1, userMessages(1)); // s1 becomes the most recent
+      await store.appendMessages(s1, a, userMessages(1)); // s1 becomes the most recent
 
       const all = await store.listSessions(a, { limit: 50 });
       assert.deepEqual(
@@ -256,12 +288,12 @@ function storeContract(name: string, locations: Locations): void {
       assert.ok(opened);
       await sleep(5);
 
-      await store.appendMessages(id, sampleTurn.slice(0, 2));
-      await store.appendMessages(id, []); // a no-op
-      await store.appendMessages(id, sampleTurn.slice(2));
-      await store.appendMessages(id, [{ role: 'user', content: 'next' }]);
+      await store.appendMessages(id, a, sampleTurn.slice(0, 2));
+      await store.appendMessages(id, a, []); // a no-op
+      await store.appendMessages(id, a, sampleTurn.slice(2));
+      await store.appendMessages(id, a, [{ role: 'user', content: 'next' }]);
 
-      const rows = await store.listMessages(id, { limit: 100 });
+      const rows = await store.listMessages(id, a, { limit: 100 });
       assert.deepEqual(
         rows.map((r) => r.seq),
         [0, 1, 2, 3, 4],
@@ -280,10 +312,11 @@ function storeContract(name: string, locations: Locations): void {
     });
 
     test('concurrent appendMessages never reuse a seq', async () => {
+      const o = owner();
       const id = sid();
-      await store.openSession(id, owner(), 't');
-      await Promise.all(Array.from({ length: 8 }, (_, i) => store.appendMessages(id, userMessages(2, `batch${i}-`))));
-      const rows = await store.listMessages(id, { limit: 100 });
+      await store.openSession(id, o, 't');
+      await Promise.all(Array.from({ length: 8 }, (_, i) => store.appendMessages(id, o, userMessages(2, `batch${i}-`))));
+      const rows = await store.listMessages(id, o, { limit: 100 });
       assert.deepEqual(
         rows.map((r) => r.seq),
         Array.from({ length: 16 }, (_, i) => i),
@@ -297,33 +330,35 @@ function storeContract(name: string, locations: Locations): void {
     });
 
     test('appendMessages to a session that does not exist fails', async () => {
-      await assert.rejects(store.appendMessages(sid(), userMessages(1)));
+      await assert.rejects(store.appendMessages(sid(), owner(), userMessages(1)));
     });
 
     test('recentMessages returns the last N messages, oldest first', async () => {
+      const o = owner();
       const id = sid();
-      await store.openSession(id, owner(), 't');
-      await store.appendMessages(id, userMessages(3));
-      await store.appendMessages(id, userMessages(3, 'n'));
-      const contents = async (n: number) => (await store.recentMessages(id, n)).map((m) => (m as { content: string }).content);
+      await store.openSession(id, o, 't');
+      await store.appendMessages(id, o, userMessages(3));
+      await store.appendMessages(id, o, userMessages(3, 'n'));
+      const contents = async (n: number) => (await store.recentMessages(id, o, n)).map((m) => (m as { content: string }).content);
       assert.deepEqual(await contents(4), ['m2', 'n0', 'n1', 'n2']);
       assert.deepEqual(await contents(1), ['n2']);
       assert.deepEqual(await contents(100), ['m0', 'm1', 'm2', 'n0', 'n1', 'n2']);
       assert.deepEqual(await contents(0), []);
-      assert.deepEqual(await store.recentMessages(sid(), 10), []);
+      assert.deepEqual(await store.recentMessages(sid(), owner(), 10), []);
     });
 
     test('listMessages pages with after + limit', async () => {
+      const o = owner();
       const id = sid();
-      await store.openSession(id, owner(), 't');
-      await store.appendMessages(id, userMessages(5));
-      const seqs = async (o: { after?: number; limit: number }) => (await store.listMessages(id, o)).map((r) => r.seq);
+      await store.openSession(id, o, 't');
+      await store.appendMessages(id, o, userMessages(5));
+      const seqs = async (page: { after?: number; limit: number }) => (await store.listMessages(id, o, page)).map((r) => r.seq);
       assert.deepEqual(await seqs({ limit: 2 }), [0, 1]);
       assert.deepEqual(await seqs({ after: 1, limit: 2 }), [2, 3]);
       assert.deepEqual(await seqs({ after: 3, limit: 2 }), [4]);
       assert.deepEqual(await seqs({ after: 4, limit: 2 }), []);
       assert.deepEqual(await seqs({ after: -1, limit: 10 }), [0, 1, 2, 3, 4]);
-      const page = await store.listMessages(id, { after: 2, limit: 1 });
+      const page = await store.listMessages(id, o, { after: 2, limit: 1 });
       assert.deepEqual(
         page.map((r) => r.message),
         [{ role: 'user', content: 'm3' }],
@@ -331,82 +366,85 @@ function storeContract(name: string, locations: Locations): void {
     });
 
     test('claimSession is exclusive until released or expired; another token can neither renew nor release it', async () => {
+      const o = owner();
       const id = sid();
-      await store.openSession(id, owner(), 't');
+      await store.openSession(id, o, 't');
       const [t1, t2] = [rid(), rid()];
       const minute = () => Date.now() + 60_000;
 
-      assert.equal(await store.sessionClaim(id), undefined, 'nobody holds a new session');
+      assert.equal(await store.sessionClaim(id, o), undefined, 'nobody holds a new session');
       const until = minute();
-      assert.equal(await store.claimSession(id, t1, until), true);
-      assert.deepEqual(await store.sessionClaim(id), { token: t1, until });
-      assert.equal(await store.claimSession(id, t2, minute()), false, 'a held claim is not granted to another run');
-      assert.equal(await store.renewSession(id, t2, minute()), false, 'another token cannot renew it');
-      await store.releaseSession(id, t2);
-      assert.equal((await store.sessionClaim(id))?.token, t1, 'another token cannot release it');
-      assert.equal(await store.claimSession(id, t2, minute()), false);
-      assert.equal(await store.claimSession(id, t1, until + 1000), true, 'the holder may claim again (a retried claim)');
-      assert.deepEqual(await store.sessionClaim(id), { token: t1, until: until + 1000 });
+      assert.equal(await store.claimSession(id, o, t1, until), true);
+      assert.deepEqual(await store.sessionClaim(id, o), { token: t1, until });
+      assert.equal(await store.claimSession(id, o, t2, minute()), false, 'a held claim is not granted to another run');
+      assert.equal(await store.renewSession(id, o, t2, minute()), false, 'another token cannot renew it');
+      await store.releaseSession(id, o, t2);
+      assert.equal((await store.sessionClaim(id, o))?.token, t1, 'another token cannot release it');
+      assert.equal(await store.claimSession(id, o, t2, minute()), false);
+      assert.equal(await store.claimSession(id, o, t1, until + 1000), true, 'the holder may claim again (a retried claim)');
+      assert.deepEqual(await store.sessionClaim(id, o), { token: t1, until: until + 1000 });
 
-      await store.releaseSession(id, t1);
-      assert.equal(await store.sessionClaim(id), undefined);
-      assert.equal(await store.renewSession(id, t1, minute()), false, 'a released claim cannot be renewed');
-      assert.equal(await store.claimSession(id, t2, minute()), true, 'claimable again after release');
-      await store.releaseSession(id, t2);
+      await store.releaseSession(id, o, t1);
+      assert.equal(await store.sessionClaim(id, o), undefined);
+      assert.equal(await store.renewSession(id, o, t1, minute()), false, 'a released claim cannot be renewed');
+      assert.equal(await store.claimSession(id, o, t2, minute()), true, 'claimable again after release');
+      await store.releaseSession(id, o, t2);
 
       // A renewed claim outlives its first expiry.
       await withFrozenClock(async (tick) => {
-        assert.equal(await store.claimSession(id, t1, Date.now() + 50), true);
-        assert.equal(await store.renewSession(id, t1, minute()), true);
+        assert.equal(await store.claimSession(id, o, t1, Date.now() + 50), true);
+        assert.equal(await store.renewSession(id, o, t1, minute()), true);
         tick(100);
-        assert.equal(await store.claimSession(id, t2, minute()), false, 'a renewed claim is still held');
+        assert.equal(await store.claimSession(id, o, t2, minute()), false, 'a renewed claim is still held');
       });
-      await store.releaseSession(id, t1);
+      await store.releaseSession(id, o, t1);
 
       // Claims are per session, and a session that does not exist cannot be claimed.
       const other = sid();
-      await store.openSession(other, owner(), 't');
-      assert.equal(await store.claimSession(id, t1, minute()), true);
-      assert.equal(await store.claimSession(other, t2, minute()), true);
-      await store.releaseSession(id, t1);
-      await store.releaseSession(other, t2);
-      assert.equal(await store.claimSession(sid(), t1, minute()), false);
-      assert.equal(await store.sessionClaim(sid()), undefined);
+      await store.openSession(other, o, 't');
+      assert.equal(await store.claimSession(id, o, t1, minute()), true);
+      assert.equal(await store.claimSession(other, o, t2, minute()), true);
+      await store.releaseSession(id, o, t1);
+      await store.releaseSession(other, o, t2);
+      assert.equal(await store.claimSession(sid(), owner(), t1, minute()), false);
+      assert.equal(await store.sessionClaim(sid(), owner()), undefined);
     });
 
     test('an expired claim is taken by another token; the first one is then fenced out', async () => {
+      const o = owner();
       const id = sid();
-      await store.openSession(id, owner(), 't');
+      await store.openSession(id, o, 't');
       const [t1, t2] = [rid(), rid()];
       await withFrozenClock(async (tick) => {
-        assert.equal(await store.claimSession(id, t1, Date.now() + 50), true);
-        assert.equal(await store.claimSession(id, t2, Date.now() + 60_000), false);
+        assert.equal(await store.claimSession(id, o, t1, Date.now() + 50), true);
+        assert.equal(await store.claimSession(id, o, t2, Date.now() + 60_000), false);
         tick(50);
-        assert.equal((await store.sessionClaim(id))?.token, t1, 'held until its last millisecond');
+        assert.equal((await store.sessionClaim(id, o))?.token, t1, 'held until its last millisecond');
         tick(1);
-        assert.equal(await store.sessionClaim(id), undefined, 'an expired claim is nobody’s');
-        assert.equal(await store.claimSession(id, t2, Date.now() + 60_000), true, 'an expired claim lapses');
+        assert.equal(await store.sessionClaim(id, o), undefined, 'an expired claim is nobody’s');
+        assert.equal(await store.claimSession(id, o, t2, Date.now() + 60_000), true, 'an expired claim lapses');
       });
 
-      assert.equal(await store.renewSession(id, t1, Date.now() + 60_000), false, 'the first run lost its claim');
-      await store.releaseSession(id, t1);
-      assert.equal((await store.sessionClaim(id))?.token, t2, "the first run's release did not free the new claim");
-      assert.equal(await store.claimSession(id, t1, Date.now() + 60_000), false);
-      assert.equal(await store.renewSession(id, t2, Date.now() + 60_000), true);
-      await store.releaseSession(id, t2);
-      assert.equal(await store.sessionClaim(id), undefined);
+      assert.equal(await store.renewSession(id, o, t1, Date.now() + 60_000), false, 'the first run lost its claim');
+      await store.releaseSession(id, o, t1);
+      assert.equal((await store.sessionClaim(id, o))?.token, t2, "the first run's release did not free the new claim");
+      assert.equal(await store.claimSession(id, o, t1, Date.now() + 60_000), false);
+      assert.equal(await store.renewSession(id, o, t2, Date.now() + 60_000), true);
+      await store.releaseSession(id, o, t2);
+      assert.equal(await store.sessionClaim(id, o), undefined);
     });
 
     test('concurrent claimSession calls by different runs: exactly one wins', async () => {
+      const o = owner();
       const id = sid();
-      await store.openSession(id, owner(), 't');
+      await store.openSession(id, o, 't');
       const until = Date.now() + 60_000;
       const tokens = Array.from({ length: 10 }, rid);
-      const results = await Promise.all(tokens.map((t) => store.claimSession(id, t, until)));
+      const results = await Promise.all(tokens.map((t) => store.claimSession(id, o, t, until)));
       assert.equal(results.filter(Boolean).length, 1, `results: ${results.join(',')}`);
       const winner = tokens[results.indexOf(true)]!;
-      assert.deepEqual(await store.sessionClaim(id), { token: winner, until });
-      await store.releaseSession(id, winner);
+      assert.deepEqual(await store.sessionClaim(id, o), { token: winner, until });
+      await store.releaseSession(id, o, winner);
     });
 
     test('active_run_id is the token of the unexpired claim in openSession, getSession and listSessions', async () => {
@@ -421,14 +459,14 @@ function storeContract(name: string, locations: Locations): void {
       });
 
       const t1 = rid();
-      await store.claimSession(id, t1, Date.now() + 60_000);
+      await store.claimSession(id, a, t1, Date.now() + 60_000);
       assert.deepEqual(await active(), { get: t1, list: t1, open: t1 });
-      await store.releaseSession(id, t1);
+      await store.releaseSession(id, a, t1);
       assert.deepEqual(await active(), { get: null, list: null, open: null }, 'null after release');
 
       const t2 = rid();
       await withFrozenClock(async (tick) => {
-        await store.claimSession(id, t2, Date.now() + 50);
+        await store.claimSession(id, a, t2, Date.now() + 50);
         assert.deepEqual(await active(), { get: t2, list: t2, open: t2 });
         tick(100);
         assert.deepEqual(await active(), { get: null, list: null, open: null }, 'null once the claim expired');
@@ -436,28 +474,29 @@ function storeContract(name: string, locations: Locations): void {
     });
 
     test('a claim on one store instance is seen by another on the same database', async () => {
+      const o = owner();
       const id = sid();
-      await store.openSession(id, owner(), 't');
+      await store.openSession(id, o, 't');
       const other = await openAnother();
       const [t1, t2] = [rid(), rid()];
-      assert.equal(await store.claimSession(id, t1, Date.now() + 60_000), true);
-      assert.equal(await other.claimSession(id, t2, Date.now() + 60_000), false);
-      assert.equal((await other.sessionClaim(id))?.token, t1);
-      await store.releaseSession(id, t1);
-      assert.equal(await other.claimSession(id, t2, Date.now() + 60_000), true);
-      await other.releaseSession(id, t2);
+      assert.equal(await store.claimSession(id, o, t1, Date.now() + 60_000), true);
+      assert.equal(await other.claimSession(id, o, t2, Date.now() + 60_000), false);
+      assert.equal((await other.sessionClaim(id, o))?.token, t1);
+      await store.releaseSession(id, o, t1);
+      assert.equal(await other.claimSession(id, o, t2, Date.now() + 60_000), true);
+      await other.releaseSession(id, o, t2);
     });
 
     test('deleteSession removes the session and its messages; the id can then start afresh', async () => {
       const id = sid();
       const a = owner();
       await store.openSession(id, a, 'old');
-      await store.appendMessages(id, userMessages(3));
+      await store.appendMessages(id, a, userMessages(3));
       assert.equal(await store.deleteSession(id, a), true);
 
       assert.equal(await store.getSession(id, a), undefined);
-      assert.deepEqual(await store.listMessages(id, { limit: 10 }), []);
-      assert.deepEqual(await store.recentMessages(id, 10), []);
+      assert.deepEqual(await store.listMessages(id, a, { limit: 10 }), []);
+      assert.deepEqual(await store.recentMessages(id, a, 10), []);
       assert.ok(!(await store.listSessions(a, { limit: 50 })).some((s) => s.id === id));
       assert.equal(await store.deleteSession(id, a), false, 'deleting twice reports not found');
 
@@ -465,8 +504,8 @@ function storeContract(name: string, locations: Locations): void {
       assert.ok(fresh);
       assert.equal(fresh.title, 'new');
       assert.equal(fresh.message_count, 0);
-      await store.appendMessages(id, userMessages(1, 'fresh'));
-      const rows = await store.listMessages(id, { limit: 10 });
+      await store.appendMessages(id, a, userMessages(1, 'fresh'));
+      const rows = await store.listMessages(id, a, { limit: 10 });
       assert.deepEqual(
         rows.map((r) => [r.seq, r.message]),
         [[0, { role: 'user', content: 'fresh0' }]],
@@ -478,9 +517,9 @@ function storeContract(name: string, locations: Locations): void {
       const a = owner();
       const first = await openStore(url);
       await first.openSession(id, a, 'persisted');
-      await first.appendMessages(id, sampleTurn);
+      await first.appendMessages(id, a, sampleTurn);
       const claim = { token: rid(), until: Date.now() + 60_000 };
-      await first.claimSession(id, claim.token, claim.until);
+      await first.claimSession(id, a, claim.token, claim.until);
       const before = await first.getSession(id, a);
       await first.close();
 
@@ -488,13 +527,13 @@ function storeContract(name: string, locations: Locations): void {
       assert.deepEqual(await second.getSession(id, a), before);
       assert.equal(before?.active_run_id, claim.token);
       assert.deepEqual(
-        (await second.listMessages(id, { limit: 10 })).map((r) => r.message),
+        (await second.listMessages(id, a, { limit: 10 })).map((r) => r.message),
         sampleTurn,
       );
-      assert.deepEqual(await second.recentMessages(id, 2), sampleTurn.slice(2));
-      assert.deepEqual(await second.sessionClaim(id), claim);
-      assert.equal(await second.renewSession(id, claim.token, claim.until + 1), true, 'the claim is still its holder’s');
-      await second.releaseSession(id, claim.token);
+      assert.deepEqual(await second.recentMessages(id, a, 2), sampleTurn.slice(2));
+      assert.deepEqual(await second.sessionClaim(id, a), claim);
+      assert.equal(await second.renewSession(id, a, claim.token, claim.until + 1), true, 'the claim is still its holder’s');
+      await second.releaseSession(id, a, claim.token);
     });
 
     test('ping answers on an open store and fails once it is closed', async () => {
@@ -550,36 +589,111 @@ function storeContract(name: string, locations: Locations): void {
         });
         assert.deepEqual((await upgraded.listSessions(a, { limit: 10 })).map((s) => s.id).sort(), [plain, lapsed, held].sort());
         assert.deepEqual(
-          (await upgraded.listMessages(plain, { limit: 10 })).map((r) => r.message),
+          (await upgraded.listMessages(plain, a, { limit: 10 })).map((r) => r.message),
           sampleTurn.slice(0, 2),
         );
-        await upgraded.appendMessages(plain, sampleTurn.slice(2));
+        await upgraded.appendMessages(plain, a, sampleTurn.slice(2));
         assert.deepEqual(
-          (await upgraded.listMessages(plain, { limit: 10 })).map((r) => r.seq),
+          (await upgraded.listMessages(plain, a, { limit: 10 })).map((r) => r.seq),
           [0, 1, 2, 3],
         );
 
         // An old claim that lapsed is free; one still running (an old process mid-turn during a
         // rolling upgrade) keeps the session until it expires, though it names no run.
-        assert.equal(await upgraded.claimSession(lapsed, rid(), Date.now() + 60_000), true);
-        assert.equal(await upgraded.claimSession(held, rid(), Date.now() + 60_000), false);
-        assert.equal(await upgraded.sessionClaim(held), undefined);
+        assert.equal(await upgraded.claimSession(lapsed, a, rid(), Date.now() + 60_000), true);
+        assert.equal(await upgraded.claimSession(held, a, rid(), Date.now() + 60_000), false);
+        assert.equal(await upgraded.sessionClaim(held, a), undefined);
         assert.equal((await upgraded.getSession(held, a))?.active_run_id, null);
 
         const token = rid();
-        assert.equal(await upgraded.claimSession(plain, token, Date.now() + 60_000), true);
+        assert.equal(await upgraded.claimSession(plain, a, token, Date.now() + 60_000), true);
         assert.equal((await upgraded.getSession(plain, a))?.active_run_id, token);
         const run = newRun(a, { id: token, session_id: plain });
         await upgraded.createRun(run);
         await upgraded.appendRunEvents(run.id, events(1, 3));
         assert.equal(await upgraded.finishRun(run.id, outcome()), true);
-        await upgraded.releaseSession(plain, token);
+        await upgraded.releaseSession(plain, a, token);
         assert.equal((await upgraded.listRuns(plain, a, { limit: 10 }))[0]?.status, 'completed');
         assert.equal(await upgraded.deleteSession(plain, a), true);
         assert.equal(await upgraded.getRun(run.id, a), undefined);
         assert.deepEqual(await withDatabase(oldUrl, (db) => countLogs(db, [run.id])), NO_LOGS);
       } finally {
         await upgraded.close();
+      }
+    });
+
+    test('a database at migration 002 is upgraded to per-owner ids: sessions, messages, claims and runs are kept', async () => {
+      const oldUrl = await locations.create();
+      const [a, b] = [owner(), owner()];
+      const id = sid();
+      const token = rid();
+      const created = iso(Date.now() - 60_000);
+      await withDatabase(oldUrl, async (db) => {
+        await migrateTo(db as unknown as Kysely<unknown>, '002_runs');
+        await sql`INSERT INTO sessions (id, owner, title, message_count, busy_until, lease_token, created_at, updated_at)
+              VALUES (${id}, ${a}, ${'kept'}, ${2}, ${iso(Date.now() + 60_000)}, ${token}, ${created}, ${created})`.execute(db);
+        for (const [seq, m] of sampleTurn.slice(0, 2).entries()) {
+          await sql`INSERT INTO messages (session_id, seq, role, data, created_at) VALUES (${id}, ${seq}, ${m.role}, ${JSON.stringify(m)}, ${created})`.execute(
+            db,
+          );
+        }
+        // A message whose session is gone (no release ever wrote one, but a hand-edited database might): dropped.
+        await sql`INSERT INTO messages (session_id, seq, role, data, created_at) VALUES (${sid()}, ${0}, ${'user'}, ${'{}'}, ${created})`.execute(db);
+      });
+
+      const upgraded = await openStore(oldUrl);
+      try {
+        await upgraded.createRun(newRun(a, { id: token, session_id: id }));
+        assert.deepEqual(await upgraded.getSession(id, a), {
+          id,
+          title: 'kept',
+          message_count: 2,
+          created_at: created,
+          updated_at: created,
+          active_run_id: token,
+        });
+        assert.deepEqual(
+          (await upgraded.listMessages(id, a, { limit: 10 })).map((r) => r.message),
+          sampleTurn.slice(0, 2),
+        );
+        assert.deepEqual((await upgraded.sessionClaim(id, a))?.token, token, 'the claim survived the upgrade');
+        assert.equal((await upgraded.listRuns(id, a, { limit: 10 }))[0]?.id, token);
+
+        // Now another owner may take the same id.
+        const theirs = await upgraded.openSession(id, b, 'theirs');
+        assert.equal(theirs.message_count, 0);
+        assert.equal(await upgraded.claimSession(id, b, rid(), Date.now() + 60_000), true);
+        assert.deepEqual(await upgraded.listRuns(id, b, { limit: 10 }), []);
+        assert.equal((await upgraded.getSession(id, a))?.active_run_id, token);
+      } finally {
+        await upgraded.close();
+      }
+      const count = (table: string) =>
+        withDatabase(oldUrl, async (db) => Number((await sql<{ n: number }>`SELECT count(*) AS n FROM ${sql.table(table)}`.execute(db)).rows[0]?.n));
+      assert.equal(await count('messages'), 2, 'the orphan message did not survive the rebuild');
+    });
+
+    test('migration 003 rolls back to 002 while no two owners share an id, and applies again', async () => {
+      const u = await locations.create();
+      const a = owner();
+      const id = sid();
+      const first = await openStore(u);
+      try {
+        await first.openSession(id, a, 'kept');
+        await first.appendMessages(id, a, sampleTurn);
+      } finally {
+        await first.close();
+      }
+      await withDatabase(u, (db) => migrateTo(db as unknown as Kysely<unknown>, '002_runs'));
+      const again = await openStore(u);
+      try {
+        assert.equal((await again.getSession(id, a))?.title, 'kept');
+        assert.deepEqual(
+          (await again.listMessages(id, a, { limit: 10 })).map((r) => r.message),
+          sampleTurn,
+        );
+      } finally {
+        await again.close();
       }
     });
 
@@ -590,7 +704,7 @@ function storeContract(name: string, locations: Locations): void {
       const first = await openStore(u);
       try {
         await first.openSession(id, a, 'kept');
-        await first.claimSession(id, rid(), Date.now() + 60_000);
+        await first.claimSession(id, a, rid(), Date.now() + 60_000);
         await first.createRun(newRun(a, { session_id: id }));
       } finally {
         await first.close();

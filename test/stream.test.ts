@@ -503,9 +503,9 @@ describe('client hang-ups on /chat and /chat/stream', () => {
     return new Proxy(inner, {
       get(target, prop) {
         if (prop === 'claimSession') {
-          return async (id: string, token: string, until: number) => {
+          return async (id: string, owner: string, token: string, until: number) => {
             await sleep(ms);
-            return target.claimSession(id, token, until);
+            return target.claimSession(id, owner, token, until);
           };
         }
         const value: unknown = Reflect.get(target, prop);

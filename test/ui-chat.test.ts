@@ -169,7 +169,7 @@ describe('POST /v1/ui/chat (AI SDK UI message stream)', () => {
     assert.equal(textOf(message), 'It is 14.');
   });
 
-  test('the chat id is the session: a second request carries the first turn; another key gets 404', async () => {
+  test('the chat id is the session: a second request carries the first turn; another key with that id has its own', async () => {
     const id = 'ui-continuity';
     svc.fake.enqueue({ text: 'First answer.' });
     const first = await finalMessage(
@@ -207,14 +207,26 @@ describe('POST /v1/ui/chat (AI SDK UI message stream)', () => {
       ],
     );
 
+    // Another key's chat with the same id is a session of its own.
+    svc.fake.enqueue({ text: 'Yours alone.' });
+    const m = svc.fake.requests.length;
     const other = await post(body(id, 'let me in'), KEY_B);
-    assert.equal(other.status, 404);
-    assert.match(other.headers.get('content-type') ?? '', /^application\/json/);
-    assert.equal(((await other.json()) as { error: { code: string } }).error.code, 'session_not_found');
+    assert.equal(other.status, 200, await other.clone().text());
+    await other.text();
+    assert.deepEqual(
+      svc.fake.requests[m]!.body.messages.filter((msg) => msg.role !== 'system').map((msg) => [msg.role, msg.content]),
+      [['user', 'let me in']],
+    );
     // Through the transport, a non-2xx answer is thrown with the JSON body as the message.
     await assert.rejects(
-      transport(KEY_B).sendMessages({ chatId: id, messages: [userMessage('x')], trigger: 'submit-message', messageId: undefined, abortSignal: undefined }),
-      /session_not_found/,
+      transport(KEY_A).sendMessages({
+        chatId: 'not a valid id',
+        messages: [userMessage('x')],
+        trigger: 'submit-message',
+        messageId: undefined,
+        abortSignal: undefined,
+      }),
+      /validation_error/,
     );
   });
 

@@ -134,10 +134,9 @@ export class RunService {
     let sessionId: string | null = null;
     if (!req.history) {
       sessionId = req.sessionId ?? randomUUID();
-      const session = await this.store.openSession(sessionId, req.owner, req.message.slice(0, TITLE_LENGTH));
-      if (!session) throw new RunError('session_not_found', `No session '${sessionId}'`);
-      if (!(await this.store.claimSession(sessionId, id, now + this.o.leaseMs))) {
-        const claim = await this.store.sessionClaim(sessionId);
+      await this.store.openSession(sessionId, req.owner, req.message.slice(0, TITLE_LENGTH));
+      if (!(await this.store.claimSession(sessionId, req.owner, id, now + this.o.leaseMs))) {
+        const claim = await this.store.sessionClaim(sessionId, req.owner);
         const other = claim?.token ?? null;
         throw new RunError(
           'session_busy',
@@ -159,7 +158,7 @@ export class RunService {
         lease_until: now + this.o.leaseMs,
       });
     } catch (err) {
-      if (sessionId) await this.store.releaseSession(sessionId, id).catch(() => {});
+      if (sessionId) await this.store.releaseSession(sessionId, req.owner, id).catch(() => {});
       throw err;
     }
     const controller = new AbortController();
@@ -301,11 +300,13 @@ export class RunService {
     let status: RunOutcome['status'] = 'completed';
     let error: RunRecord['error'] = null;
     const persist = async (messages: ChatMessage[]) => {
-      if (sessionId && messages.length > 0) await store.appendMessages(sessionId, messages);
+      if (sessionId && messages.length > 0) await store.appendMessages(sessionId, run.owner, messages);
     };
     log.append({ type: 'start', session_id: sessionId ?? '', run_id: run.id });
     try {
-      const history = sessionId ? await store.recentMessages(sessionId, agent.historyWindow) : (req.history ?? []).slice(-Math.max(agent.historyWindow, 0));
+      const history = sessionId
+        ? await store.recentMessages(sessionId, run.owner, agent.historyWindow)
+        : (req.history ?? []).slice(-Math.max(agent.historyWindow, 0));
       await persist([{ role: 'user', content: req.message }]);
       for await (const event of agent.run({ history, message: req.message, signal: controller.signal })) {
         if (event.type === 'finish') {
@@ -347,7 +348,8 @@ export class RunService {
       log.end();
       logger.error({ err, runId: run.id }, 'could not record the end of the run');
     } finally {
-      if (sessionId) await store.releaseSession(sessionId, run.id).catch((err: unknown) => logger.error({ err, sessionId }, 'could not release the session'));
+      if (sessionId)
+        await store.releaseSession(sessionId, run.owner, run.id).catch((err: unknown) => logger.error({ err, sessionId }, 'could not release the session'));
       this.local.delete(run.id);
       if (this.local.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
     }
@@ -399,7 +401,8 @@ export class RunService {
       const run = this.local.get(id);
       if (!run?.sessionId) continue;
       // Fenced: a run whose claim lapsed (this process stalled) and was taken by another run stops.
-      if (!(await this.store.renewSession(run.sessionId, id, until))) run.controller.abort(new RunStop('interrupted', 'The run lost its claim on the session'));
+      if (!(await this.store.renewSession(run.sessionId, run.owner, id, until)))
+        run.controller.abort(new RunStop('interrupted', 'The run lost its claim on the session'));
     }
   }
 
@@ -439,7 +442,7 @@ export class RunService {
       { seq: last + 1, data: JSON.stringify({ type: 'error', ...error } satisfies StreamEvent) },
       { seq: last + 2, data: JSON.stringify({ type: 'end', session_id: record.session_id ?? '', reply, usage: ZERO_USAGE } satisfies StreamEvent) },
     ]);
-    if (record.session_id) await this.store.releaseSession(record.session_id, record.id);
+    if (record.session_id) await this.store.releaseSession(record.session_id, record.owner, record.id);
     this.logger.warn({ runId: record.id, sessionId: record.session_id }, 'run interrupted: the process running it stopped renewing its lease');
   }
 }

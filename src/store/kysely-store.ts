@@ -46,9 +46,12 @@ export class KyselyStore implements Store, RunStore {
     this.r = runQueries(db);
   }
 
-  async openSession(id: string, owner: string, title: string): Promise<SessionSummary | undefined> {
+  async openSession(id: string, owner: string, title: string): Promise<SessionSummary> {
     await this.q.insertSession(this.db, id, owner, title, iso());
-    return this.getSession(id, owner);
+    const session = await this.getSession(id, owner);
+    // Only a delete racing the open can get here; the caller sees it as the store failing.
+    if (!session) throw new Error(`session ${id} was deleted while it was being opened`);
+    return session;
   }
 
   async getSession(id: string, owner: string): Promise<SessionSummary | undefined> {
@@ -71,59 +74,59 @@ export class KyselyStore implements Store, RunStore {
 
   async deleteSession(id: string, owner: string): Promise<boolean> {
     return this.db.transaction().execute(async (tx) => {
-      const res = await tx.deleteFrom('sessions').where('id', '=', id).where('owner', '=', owner).executeTakeFirst();
+      const res = await tx.deleteFrom('sessions').where('owner', '=', owner).where('id', '=', id).executeTakeFirst();
       if (res.numDeletedRows === 0n) return false;
-      await tx.deleteFrom('messages').where('session_id', '=', id).execute();
+      await tx.deleteFrom('messages').where('owner', '=', owner).where('session_id', '=', id).execute();
       await tx
         .deleteFrom('run_events')
-        .where('run_id', 'in', (eb) => eb.selectFrom('runs').select('id').where('session_id', '=', id))
+        .where('run_id', 'in', (eb) => eb.selectFrom('runs').select('id').where('owner', '=', owner).where('session_id', '=', id))
         .execute();
       // The foreign key's cascade takes any event a still-running run appended meanwhile.
-      await tx.deleteFrom('runs').where('session_id', '=', id).execute();
+      await tx.deleteFrom('runs').where('owner', '=', owner).where('session_id', '=', id).execute();
       return true;
     });
   }
 
-  async appendMessages(sessionId: string, messages: ChatMessage[]): Promise<void> {
+  async appendMessages(sessionId: string, owner: string, messages: ChatMessage[]): Promise<void> {
     if (messages.length === 0) return;
     const now = iso();
     await this.db.transaction().execute(async (tx) => {
-      const row = (await this.q.bumpCount(tx, messages.length, now, sessionId)).rows[0];
+      const row = (await this.q.bumpCount(tx, messages.length, now, sessionId, owner)).rows[0];
       if (!row) throw new Error(`session ${sessionId} does not exist`);
       const first = Number(row.message_count) - messages.length;
-      for (const [i, m] of messages.entries()) await this.q.insertMessage(tx, sessionId, first + i, m.role, JSON.stringify(m), now);
+      for (const [i, m] of messages.entries()) await this.q.insertMessage(tx, sessionId, owner, first + i, m.role, JSON.stringify(m), now);
     });
   }
 
-  async recentMessages(sessionId: string, limit: number): Promise<ChatMessage[]> {
+  async recentMessages(sessionId: string, owner: string, limit: number): Promise<ChatMessage[]> {
     if (limit <= 0) return [];
-    const { rows } = await this.q.recentMessages(this.db, sessionId, limit);
+    const { rows } = await this.q.recentMessages(this.db, sessionId, owner, limit);
     return rows.reverse().map((r) => JSON.parse(r.data) as ChatMessage);
   }
 
-  async listMessages(sessionId: string, { after, limit }: { after?: number; limit: number }): Promise<MessageRecord[]> {
-    let q = this.db.selectFrom('messages').select(['seq', 'data', 'created_at']).where('session_id', '=', sessionId);
+  async listMessages(sessionId: string, owner: string, { after, limit }: { after?: number; limit: number }): Promise<MessageRecord[]> {
+    let q = this.db.selectFrom('messages').select(['seq', 'data', 'created_at']).where('owner', '=', owner).where('session_id', '=', sessionId);
     if (after !== undefined) q = q.where('seq', '>', after);
     const rows = await q.orderBy('seq').limit(limit).execute();
     return rows.map((r) => ({ seq: Number(r.seq), created_at: r.created_at, message: JSON.parse(r.data) as ChatMessage }));
   }
 
-  async claimSession(sessionId: string, token: string, until: number): Promise<boolean> {
-    const { numAffectedRows } = await this.q.claimSession(this.db, iso(until), token, sessionId, iso());
+  async claimSession(sessionId: string, owner: string, token: string, until: number): Promise<boolean> {
+    const { numAffectedRows } = await this.q.claimSession(this.db, iso(until), token, sessionId, owner, iso());
     return (numAffectedRows ?? 0n) > 0n;
   }
 
-  async renewSession(sessionId: string, token: string, until: number): Promise<boolean> {
-    const { numAffectedRows } = await this.q.renewSession(this.db, iso(until), sessionId, token);
+  async renewSession(sessionId: string, owner: string, token: string, until: number): Promise<boolean> {
+    const { numAffectedRows } = await this.q.renewSession(this.db, iso(until), sessionId, owner, token);
     return (numAffectedRows ?? 0n) > 0n;
   }
 
-  async releaseSession(sessionId: string, token: string): Promise<void> {
-    await this.q.releaseSession(this.db, sessionId, token);
+  async releaseSession(sessionId: string, owner: string, token: string): Promise<void> {
+    await this.q.releaseSession(this.db, sessionId, owner, token);
   }
 
-  async sessionClaim(sessionId: string): Promise<{ token: string; until: number } | undefined> {
-    const row = (await this.q.sessionClaim(this.db, sessionId, iso())).rows[0];
+  async sessionClaim(sessionId: string, owner: string): Promise<{ token: string; until: number } | undefined> {
+    const row = (await this.q.sessionClaim(this.db, sessionId, owner, iso())).rows[0];
     return row?.lease_token && row.busy_until ? { token: row.lease_token, until: Date.parse(row.busy_until) } : undefined;
   }
 
@@ -137,7 +140,7 @@ export class KyselyStore implements Store, RunStore {
   }
 
   async listRuns(sessionId: string, owner: string, { limit, before }: { limit: number; before?: string | undefined }): Promise<RunRecord[]> {
-    let q = this.db.selectFrom('runs').selectAll().where('session_id', '=', sessionId).where('owner', '=', owner);
+    let q = this.db.selectFrom('runs').selectAll().where('owner', '=', owner).where('session_id', '=', sessionId);
     if (before) {
       // Keyset paging on (created_at desc, id desc): ties on created_at continue by id.
       const { created_at, id } = parseRunCursor(before);

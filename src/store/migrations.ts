@@ -1,8 +1,17 @@
-import { Migrator, type Kysely, type Migration, type MigrationResultSet } from 'kysely';
+import { Migrator, sql, type Kysely, type Migration, type MigrationResultSet } from 'kysely';
 import type { Database } from './schema.js';
 
 // A migration sees an untyped database: it must not depend on today's schema type, which later
 // migrations change.
+
+/**
+ * Runs a migration step that rebuilds tables in one transaction. Kysely wraps migrations in one
+ * where it deems DDL transactional (Postgres) but not on SQLite, where DDL is transactional too: a
+ * crash halfway through a rebuild would otherwise leave both tables and a migration that cannot rerun.
+ */
+function atomically(db: Kysely<unknown>, step: (db: Kysely<unknown>) => Promise<void>): Promise<void> {
+  return db.isTransaction ? step(db) : db.transaction().execute(step);
+}
 
 const migrations: Record<string, Migration> = {
   '001_sessions_messages': {
@@ -74,6 +83,80 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropTable('runs').execute();
       await db.schema.alterTable('sessions').dropColumn('lease_token').execute();
     },
+  },
+  // Session ids become per owner: (owner, id) names a session, so two keys may use one id. Neither
+  // database can change a primary key in place (SQLite cannot at all), so the tables are rebuilt.
+  '003_sessions_per_owner': {
+    up: (outer: Kysely<unknown>) =>
+      atomically(outer, async (db) => {
+        await db.schema
+          .createTable('sessions_v3')
+          .addColumn('owner', 'text', (c) => c.notNull())
+          .addColumn('id', 'text', (c) => c.notNull())
+          .addColumn('title', 'text')
+          .addColumn('message_count', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('busy_until', 'text')
+          .addColumn('lease_token', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('sessions_owner_id_pk', ['owner', 'id'])
+          .execute();
+        await sql`insert into sessions_v3 (owner, id, title, message_count, busy_until, lease_token, created_at, updated_at)
+        select owner, id, title, message_count, busy_until, lease_token, created_at, updated_at from sessions`.execute(db);
+        await db.schema
+          .createTable('messages_v3')
+          .addColumn('owner', 'text', (c) => c.notNull())
+          .addColumn('session_id', 'text', (c) => c.notNull())
+          .addColumn('seq', 'integer', (c) => c.notNull())
+          .addColumn('role', 'text', (c) => c.notNull())
+          .addColumn('data', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('messages_owner_session_seq_pk', ['owner', 'session_id', 'seq'])
+          .execute();
+        await sql`insert into messages_v3 (owner, session_id, seq, role, data, created_at)
+        select s.owner, m.session_id, m.seq, m.role, m.data, m.created_at from messages m join sessions s on s.id = m.session_id`.execute(db);
+        await db.schema.dropTable('messages').execute();
+        await db.schema.dropTable('sessions').execute();
+        await db.schema.alterTable('sessions_v3').renameTo('sessions').execute();
+        await db.schema.alterTable('messages_v3').renameTo('messages').execute();
+        await db.schema.createIndex('sessions_owner_updated').on('sessions').columns(['owner', 'updated_at']).execute();
+        await db.schema.dropIndex('runs_session_created').execute();
+        await db.schema.createIndex('runs_owner_session_created').on('runs').columns(['owner', 'session_id', 'created_at', 'id']).execute();
+      }),
+    down: (outer: Kysely<unknown>) =>
+      atomically(outer, async (db) => {
+        // Fails (primary key) if two owners came to share an id: there is no lossless way back then.
+        await db.schema
+          .createTable('sessions_v2')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('owner', 'text', (c) => c.notNull())
+          .addColumn('title', 'text')
+          .addColumn('message_count', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('busy_until', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addColumn('lease_token', 'text')
+          .execute();
+        await sql`insert into sessions_v2 (id, owner, title, message_count, busy_until, created_at, updated_at, lease_token)
+        select id, owner, title, message_count, busy_until, created_at, updated_at, lease_token from sessions`.execute(db);
+        await db.schema
+          .createTable('messages_v2')
+          .addColumn('session_id', 'text', (c) => c.notNull())
+          .addColumn('seq', 'integer', (c) => c.notNull())
+          .addColumn('role', 'text', (c) => c.notNull())
+          .addColumn('data', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('messages_pk', ['session_id', 'seq'])
+          .execute();
+        await sql`insert into messages_v2 (session_id, seq, role, data, created_at) select session_id, seq, role, data, created_at from messages`.execute(db);
+        await db.schema.dropTable('messages').execute();
+        await db.schema.dropTable('sessions').execute();
+        await db.schema.alterTable('sessions_v2').renameTo('sessions').execute();
+        await db.schema.alterTable('messages_v2').renameTo('messages').execute();
+        await db.schema.createIndex('sessions_owner_updated').on('sessions').columns(['owner', 'updated_at']).execute();
+        await db.schema.dropIndex('runs_owner_session_created').execute();
+        await db.schema.createIndex('runs_session_created').on('runs').columns(['session_id', 'created_at', 'id']).execute();
+      }),
   },
 };
 

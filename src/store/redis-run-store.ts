@@ -134,7 +134,7 @@ export class RedisRunStore implements Storage, RunSignals {
 
   // Sessions and messages: the SQL store's.
 
-  openSession(id: string, owner: string, title: string): Promise<SessionSummary | undefined> {
+  openSession(id: string, owner: string, title: string): Promise<SessionSummary> {
     return this.sql.openSession(id, owner, title);
   }
 
@@ -149,38 +149,38 @@ export class RedisRunStore implements Storage, RunSignals {
   async deleteSession(id: string, owner: string): Promise<boolean> {
     // Read first: the delete takes the runs with it. No run can start meanwhile (the caller holds
     // the session's claim), and a run still going finds its stream gone and stops logging.
-    const runs = await this.db.selectFrom('runs').select('id').where('session_id', '=', id).execute();
+    const runs = await this.db.selectFrom('runs').select('id').where('owner', '=', owner).where('session_id', '=', id).execute();
     if (!(await this.sql.deleteSession(id, owner))) return false;
     await this.deleteLogs(runs.map((r) => r.id));
     return true;
   }
 
-  appendMessages(sessionId: string, messages: ChatMessage[]): Promise<void> {
-    return this.sql.appendMessages(sessionId, messages);
+  appendMessages(sessionId: string, owner: string, messages: ChatMessage[]): Promise<void> {
+    return this.sql.appendMessages(sessionId, owner, messages);
   }
 
-  recentMessages(sessionId: string, limit: number): Promise<ChatMessage[]> {
-    return this.sql.recentMessages(sessionId, limit);
+  recentMessages(sessionId: string, owner: string, limit: number): Promise<ChatMessage[]> {
+    return this.sql.recentMessages(sessionId, owner, limit);
   }
 
-  listMessages(sessionId: string, options: { after?: number; limit: number }): Promise<MessageRecord[]> {
-    return this.sql.listMessages(sessionId, options);
+  listMessages(sessionId: string, owner: string, options: { after?: number; limit: number }): Promise<MessageRecord[]> {
+    return this.sql.listMessages(sessionId, owner, options);
   }
 
-  claimSession(sessionId: string, token: string, until: number): Promise<boolean> {
-    return this.sql.claimSession(sessionId, token, until);
+  claimSession(sessionId: string, owner: string, token: string, until: number): Promise<boolean> {
+    return this.sql.claimSession(sessionId, owner, token, until);
   }
 
-  renewSession(sessionId: string, token: string, until: number): Promise<boolean> {
-    return this.sql.renewSession(sessionId, token, until);
+  renewSession(sessionId: string, owner: string, token: string, until: number): Promise<boolean> {
+    return this.sql.renewSession(sessionId, owner, token, until);
   }
 
-  releaseSession(sessionId: string, token: string): Promise<void> {
-    return this.sql.releaseSession(sessionId, token);
+  releaseSession(sessionId: string, owner: string, token: string): Promise<void> {
+    return this.sql.releaseSession(sessionId, owner, token);
   }
 
-  sessionClaim(sessionId: string): Promise<{ token: string; until: number } | undefined> {
-    return this.sql.sessionClaim(sessionId);
+  sessionClaim(sessionId: string, owner: string): Promise<{ token: string; until: number } | undefined> {
+    return this.sql.sessionClaim(sessionId, owner);
   }
 
   // The run registry: the SQL store's, plus the stream's life (created, expiring).

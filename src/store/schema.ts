@@ -12,9 +12,10 @@ type EpochMsOrNull = ColumnType<number | string | null, number | null, number | 
  * Flags are integers 0/1: SQLite has no boolean, and better-sqlite3 cannot bind one.
  */
 export interface Database {
+  /** Keyed by (owner, id) since migration 003: session ids are per owner. */
   sessions: {
-    id: string;
     owner: string;
+    id: string;
     title: string | null;
     message_count: number;
     /** The claim's expiry (ISO text, from migration 001); null when nobody holds it. */
@@ -25,6 +26,7 @@ export interface Database {
     updated_at: string;
   };
   messages: {
+    owner: string;
     session_id: string;
     seq: number;
     role: string;

@@ -11,52 +11,60 @@ export const summaryColumns = ['id', 'title', 'message_count', 'created_at', 'up
  */
 export function sessionQueries(db: Kysely<Database>) {
   return {
-    // Insert-or-ignore then read: two keys racing for a new id cannot both win it.
+    // Insert-or-ignore then read: two requests racing to open a new id both get the one session.
     insertSession: precompile((a) =>
       db
         .insertInto('sessions')
-        .values({ id: a(0), owner: a(1), title: a(2), message_count: 0, busy_until: null, lease_token: null, created_at: a(3), updated_at: a(3) })
-        .onConflict((oc) => oc.column('id').doNothing()),
+        .values({ owner: a(1), id: a(0), title: a(2), message_count: 0, busy_until: null, lease_token: null, created_at: a(3), updated_at: a(3) })
+        .onConflict((oc) => oc.columns(['owner', 'id']).doNothing()),
     ),
-    getSession: precompile((a) => db.selectFrom('sessions').select(summaryColumns).where('id', '=', a(0)).where('owner', '=', a(1))),
-    // Bumping the counter first takes the row lock in Postgres, so concurrent appends serialise.
+    getSession: precompile((a) => db.selectFrom('sessions').select(summaryColumns).where('owner', '=', a(1)).where('id', '=', a(0))),
+    // (count, now, id, owner). Bumping the counter first takes the row lock in Postgres, so concurrent appends serialise.
     bumpCount: precompile((a) =>
       db
         .updateTable('sessions')
         .set((eb) => ({ message_count: eb('message_count', '+', a(0)), updated_at: a(1) }))
+        .where('owner', '=', a(3))
         .where('id', '=', a(2))
         .returning('message_count'),
     ),
-    insertMessage: precompile((a) => db.insertInto('messages').values({ session_id: a(0), seq: a(1), role: a(2), data: a(3), created_at: a(4) })),
-    recentMessages: precompile((a) => db.selectFrom('messages').select('data').where('session_id', '=', a(0)).orderBy('seq', 'desc').limit(a(1))),
-    // (until, token, id, now). The holder may claim again: a retried claim whose answer was lost still wins.
+    // (id, owner, seq, role, data, now)
+    insertMessage: precompile((a) => db.insertInto('messages').values({ owner: a(1), session_id: a(0), seq: a(2), role: a(3), data: a(4), created_at: a(5) })),
+    // (id, owner, limit)
+    recentMessages: precompile((a) =>
+      db.selectFrom('messages').select('data').where('owner', '=', a(1)).where('session_id', '=', a(0)).orderBy('seq', 'desc').limit(a(2)),
+    ),
+    // (until, token, id, owner, now). The holder may claim again: a retried claim whose answer was lost still wins.
     claimSession: precompile((a) =>
       db
         .updateTable('sessions')
         .set({ busy_until: a(0), lease_token: a(1) })
+        .where('owner', '=', a(3))
         .where('id', '=', a(2))
-        .where((eb) => eb.or([eb('busy_until', 'is', null), eb('busy_until', '<', a(3)), eb('lease_token', '=', a(1))])),
+        .where((eb) => eb.or([eb('busy_until', 'is', null), eb('busy_until', '<', a(4)), eb('lease_token', '=', a(1))])),
     ),
-    // (until, id, token). Fenced by the token alone: a lapsed claim nobody took is still the holder's.
+    // (until, id, owner, token). Fenced by the token alone: a lapsed claim nobody took is still the holder's.
     renewSession: precompile((a) =>
       db
         .updateTable('sessions')
         .set({ busy_until: a(0) })
+        .where('owner', '=', a(2))
         .where('id', '=', a(1))
-        .where('lease_token', '=', a(2)),
+        .where('lease_token', '=', a(3)),
     ),
-    // (id, token)
+    // (id, owner, token)
     releaseSession: precompile((a) =>
-      db.updateTable('sessions').set({ busy_until: null, lease_token: null }).where('id', '=', a(0)).where('lease_token', '=', a(1)),
+      db.updateTable('sessions').set({ busy_until: null, lease_token: null }).where('owner', '=', a(1)).where('id', '=', a(0)).where('lease_token', '=', a(2)),
     ),
-    // (id, now)
+    // (id, owner, now)
     sessionClaim: precompile((a) =>
       db
         .selectFrom('sessions')
         .select(['lease_token', 'busy_until'])
+        .where('owner', '=', a(1))
         .where('id', '=', a(0))
         .where('lease_token', 'is not', null)
-        .where('busy_until', '>=', a(1)),
+        .where('busy_until', '>=', a(2)),
     ),
   };
 }

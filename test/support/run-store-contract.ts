@@ -479,13 +479,19 @@ export function runStoreContract(name: string, backend: RunStoreBackend): void {
       assert.equal(await store.deleteSession(id, a), true);
     });
 
-    test("deleteSession removes the session's runs and their logs, and nothing of other sessions; a run still going cannot log into the void", async () => {
-      const a = owner();
+    test("deleteSession removes the session's runs and their logs, and nothing of other sessions (another owner's of the same id included); a run still going cannot log into the void", async () => {
+      const [a, b] = [owner(), owner()];
       const [id, keep] = [sid(), sid()];
       await store.openSession(id, a, 't');
       await store.openSession(keep, a, 't');
-      const [done, running, kept] = [newRun(a, { session_id: id }), newRun(a, { session_id: id }), newRun(a, { session_id: keep })];
-      for (const r of [done, running, kept]) {
+      await store.openSession(id, b, 't');
+      const [done, running, kept, theirs] = [
+        newRun(a, { session_id: id }),
+        newRun(a, { session_id: id }),
+        newRun(a, { session_id: keep }),
+        newRun(b, { session_id: id }),
+      ];
+      for (const r of [done, running, kept, theirs]) {
         await store.createRun(r);
         await store.appendRunEvents(r.id, events(1, 4));
       }
@@ -507,6 +513,13 @@ export function runStoreContract(name: string, backend: RunStoreBackend): void {
       assert.ok(await store.getRun(kept.id, a));
       assert.equal((await store.readRunEvents(kept.id, 0, 10)).length, 4);
       assert.deepEqual(await main.logsLeft([kept.id]), { logs: 1, events: 4 });
+      assert.deepEqual(
+        (await store.listRuns(id, b, { limit: 10 })).map((r) => r.id),
+        [theirs.id],
+        "the other owner's session of the same id keeps its runs",
+      );
+      assert.deepEqual(await main.logsLeft([theirs.id]), { logs: 1, events: 4 });
+      assert.ok(await store.getSession(id, b));
     });
 
     test('runs, cancel requests and logs survive closing and reopening the store', async () => {

@@ -52,7 +52,7 @@ export const sessionRoutes: FastifyPluginAsyncZod<{ store: Store; runs: RunServi
       const session = await store.getSession(id, request.owner);
       if (!session) throw new ApiError('session_not_found', `No session '${id}'`);
       const { limit, after } = request.query;
-      const rows = await store.listMessages(id, { limit, ...(after === undefined ? {} : { after }) });
+      const rows = await store.listMessages(id, request.owner, { limit, ...(after === undefined ? {} : { after }) });
       const last = rows.at(-1);
       return {
         ...session,
@@ -75,11 +75,11 @@ export const sessionRoutes: FastifyPluginAsyncZod<{ store: Store; runs: RunServi
     async (request, reply) => {
       const { id } = request.params;
       if (!(await store.getSession(id, request.owner))) throw new ApiError('session_not_found', `No session '${id}'`);
-      // A running turn would go on writing under this id, even into a new session another key opens
-      // with it; holding the run slot while deleting keeps one from starting meanwhile.
+      // A running turn would go on writing under this id, even into the new session a later message
+      // opens with it; holding the run slot while deleting keeps one from starting meanwhile.
       const token = `delete_${randomUUID()}`;
-      if (!(await store.claimSession(id, token, Date.now() + DELETE_CLAIM_MS))) {
-        const claim = await store.sessionClaim(id);
+      if (!(await store.claimSession(id, request.owner, token, Date.now() + DELETE_CLAIM_MS))) {
+        const claim = await store.sessionClaim(id, request.owner);
         throw new ApiError('session_busy', undefined, { active_run_id: claim?.token ?? null }, { 'retry-after': '1' });
       }
       if (!(await store.deleteSession(id, request.owner))) throw new ApiError('session_not_found', `No session '${id}'`);
