@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-import cluster from 'node:cluster';
+import cluster, { type Worker } from 'node:cluster';
 import { ConfigError, loadConfig, loadDotEnv, type Config } from './config.js';
 import { createAgentServer, ensureApiKeys } from './server.js';
-import { openStore } from './store/open-store.js';
+import { openConfiguredStore } from './open-configured-store.js';
 
 function fail(err: unknown): never {
   process.stderr.write(`${err instanceof ConfigError ? err.message : `Failed to start: ${(err as Error)?.stack ?? String(err)}`}\n`);
@@ -27,20 +27,39 @@ async function runServer(config: Config, migrate: boolean): Promise<void> {
 }
 
 async function runPrimary(config: Config): Promise<void> {
-  // Migrate once here so workers never race each other on the schema.
-  await (await openStore(config.DATABASE_URL)).close();
+  // Migrate once here so workers never race each other on the schema; opening the store also
+  // checks that the database and Redis answer, so a backend that is down stops the start here
+  // instead of in every worker, over and over.
+  await (await openConfiguredStore(config)).close();
   let stopping = false;
   let alive = 0;
+  // Workers that exited before listening, with no worker coming up in between. More of them than
+  // there are workers means even the replacements, a second later, failed the same way: forking
+  // more would only repeat it.
+  let failedStarts = 0;
+  const listened = new WeakSet<Worker>();
   const fork = () => {
     alive++;
     cluster.fork();
   };
   for (let i = 0; i < config.WORKERS; i++) fork();
+  cluster.on('listening', (worker) => {
+    listened.add(worker);
+    failedStarts = 0;
+  });
   cluster.on('exit', (worker, code, signal) => {
     alive--;
     if (stopping) {
       if (alive === 0) process.exit(0);
       return;
+    }
+    if (!listened.has(worker) && ++failedStarts > config.WORKERS) {
+      stopping = true;
+      process.stderr.write(
+        `workers keep failing to start (${failedStarts} in a row exited before listening, the last with ${signal ?? `exit code ${code}`}); not starting more\n`,
+      );
+      for (const other of Object.values(cluster.workers ?? {})) other?.process.kill('SIGTERM');
+      process.exit(1);
     }
     process.stderr.write(`worker ${worker.process.pid} exited (${signal ?? code}); starting another\n`);
     // A replacement due after shutdown began would never be told to stop, and the primary would wait for it.

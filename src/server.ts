@@ -6,8 +6,8 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import { createDefaultAgent } from './default-agent.js';
 import { generateApiKey } from './http/api-keys.js';
 import { buildApp } from './http/app.js';
+import { openConfiguredStore } from './open-configured-store.js';
 import { openRedis, RedisUnreachableError } from './store/open-redis.js';
-import { openStore } from './store/open-store.js';
 import { RedisRunStore } from './store/redis-run-store.js';
 import type { Storage } from './store/storage.js';
 import { VERSION } from './version.js';
@@ -72,8 +72,7 @@ async function openRedisOrFail<T>(open: () => Promise<T>): Promise<T> {
 
 export async function createAgentServer(options: AgentServerOptions = {}): Promise<AgentServer> {
   const config = options.config ?? loadConfig();
-  const store =
-    options.store ?? (await openRedisOrFail(() => openStore(config.DATABASE_URL, { migrate: options.migrate ?? true, redisUrl: config.REDIS_URL })));
+  const store = options.store ?? (await openConfiguredStore(config, { migrate: options.migrate ?? true }));
   // Rate limits count in Redis when there is one: on the store's connection, or on one of our own
   // beside a store passed in (closed with the server).
   const redisUrl = config.REDIS_URL;

@@ -160,7 +160,21 @@ describe('AgentClient runs', () => {
     assert.deepEqual(events[0]!.event, { type: 'start', session_id: 'client-runs-create', run_id: created.run_id });
     assert.deepEqual(
       events.map((e) => e.event.type),
-      ['start', 'tool_call', 'tool_result', 'token', 'token', 'token', 'end'],
+      [
+        'start',
+        'step_start',
+        'tool_call_delta',
+        'tool_call_delta',
+        'tool_call',
+        'step_finish',
+        'tool_result',
+        'step_start',
+        'token',
+        'token',
+        'token',
+        'step_finish',
+        'end',
+      ],
     );
     assert.equal(replyOf(events), 'It is 42.');
     assert.equal((events.at(-1)!.event as Ev<'end'>).reply, 'It is 42.');
@@ -295,6 +309,44 @@ describe('AgentClient runs', () => {
     );
     assert.equal(svc.fake.requests[n]!.aborted, false, 'the run went on without its client');
     assert.equal((await recorded.runs.get(start.run_id)).status, 'completed');
+  });
+
+  test('events() after the last event of a finished run (or past it) ends at once with nothing, without retrying', async () => {
+    svc.fake.enqueue({ text: 'all said' });
+    const { run_id } = await client.chat('say it');
+    const all = await collect(client.runs.events(run_id));
+    assertWhole(all);
+    const last = all.at(-1)!.id;
+    for (const after of [last, last + 5]) {
+      const calls: Call[] = [];
+      const recorded = new AgentClient({ baseUrl: svc.url, apiKey: KEY_A, fetch: recordingFetch(calls) });
+      const started = Date.now();
+      assert.deepEqual(await collect(recorded.runs.events(run_id, { after })), []);
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed < 2000, `after ${after}: took ${elapsed} ms`);
+      assert.deepEqual(
+        calls.map((c) => new URL(c.url).pathname),
+        [`/runs/${run_id}/events`, `/runs/${run_id}`],
+        'one follow, then the run: it is over, so no reconnection',
+      );
+    }
+  });
+
+  test('events() on a finished run whose stream is cut before its first event still reconnects and replays it all', async () => {
+    svc.fake.enqueue({ text: 'replayed whole' });
+    const { run_id } = await client.chat('say it again');
+    const calls: Call[] = [];
+    const cutting = new AgentClient({
+      baseUrl: svc.url,
+      apiKey: KEY_A,
+      fetch: recordingFetch(calls, (res, call) =>
+        call.url.endsWith('/events') && calls.filter((c) => c.url.endsWith('/events')).length === 1 ? cutAfter(res, 0) : res,
+      ),
+    });
+    const events = await collect(cutting.runs.events(run_id, FAST_RETRY));
+    assertWhole(events);
+    assert.equal(replyOf(events), 'replayed whole');
+    assert.equal(calls.filter((c) => c.url.endsWith('/events')).length, 2, 'a cut is reconnected, even though the run is over');
   });
 
   test('no such run: NotFoundError run_not_found from get, cancel and events, never retried; another key’s run is not found', async () => {

@@ -1,6 +1,12 @@
-import { AgentApiError, describeCause, isAbortError, networkError } from './errors.js';
+import { AgentApiError, describeCause, isAbortError, NetworkError, networkError } from './errors.js';
 import { parseSseStream } from './sse-parser.js';
 import type { StreamEvent } from './types.js';
+
+/**
+ * The service closed the stream cleanly before `end`. Unlike a cut, that was its own doing: it
+ * had nothing more to send (asked past the last event of a finished run), or it stopped serving.
+ */
+export class StreamClosedEarlyError extends NetworkError {}
 
 /** An event with its number in the run's log (the SSE `id:`), when the stream sent one. */
 export interface NumberedEvent {
@@ -15,8 +21,9 @@ function seqOf(id: string | undefined): number | undefined {
 /**
  * The events of one native event-stream response, up to and including `end`. Throws
  * AgentApiError `invalid_response` for a body that is not our stream, NetworkError when the
- * connection is cut (mid-body, or the body ends before `end`: the one failure worth resuming), and
- * the signal's reason on abort. Leaving the loop early cancels the body, which hangs up.
+ * connection is cut mid-body or StreamClosedEarlyError (a NetworkError too) when the body ends
+ * before `end` (the failures worth resuming), and the signal's reason on abort. Leaving the loop
+ * early cancels the body, which hangs up.
  */
 export async function* readEventStream(res: Response, signal: AbortSignal | undefined): AsyncGenerator<NumberedEvent> {
   const requestId = res.headers.get('x-request-id') ?? undefined;
@@ -46,5 +53,5 @@ export async function* readEventStream(res: Response, signal: AbortSignal | unde
     if (err instanceof AgentApiError || isAbortError(err)) throw err;
     throw networkError(`The stream was cut: ${describeCause(err)}`, err, requestId);
   }
-  if (!ended) throw networkError('The stream ended before its end event (the connection was cut)', undefined, requestId);
+  if (!ended) throw new StreamClosedEarlyError('The stream ended before its end event', 'network_error', 0, requestId);
 }

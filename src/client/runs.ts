@@ -1,5 +1,5 @@
 import { AgentApiError, NetworkError } from './errors.js';
-import { readEventStream } from './read-event-stream.js';
+import { readEventStream, StreamClosedEarlyError } from './read-event-stream.js';
 import type { Transport } from './transport.js';
 import type { Run, RunCreated, RunPage, StreamEvent } from './types.js';
 
@@ -78,12 +78,13 @@ export class Runs {
   /**
    * The run's events numbered above `after`: those already logged, then live ones, ending with
    * `end`. Each comes as `{ id, event }`; `id` is its number in the run's log, to pass as `after`
-   * later. A finished run is replayed. When the connection drops (or cannot be made) it reconnects
-   * by itself with `Last-Event-ID` set to the last id it yielded, so no event is missed or yielded
-   * twice; it gives up with the NetworkError after `maxRetries` reconnections in a row that bring
-   * nothing new. An HTTP error answer is never retried: NotFoundError (`run_not_found`),
-   * RunEventsExpiredError (410: the log was pruned; `get()` still has the outcome), and so on.
-   * Following never affects the run: stopping (abort, break) leaves it running.
+   * later. A finished run is replayed; asked past its last event, it ends at once with nothing to
+   * yield. When the connection drops (or cannot be made) it reconnects by itself with
+   * `Last-Event-ID` set to the last id it yielded, so no event is missed or yielded twice; it gives
+   * up with the NetworkError after `maxRetries` reconnections in a row that bring nothing new. An
+   * HTTP error answer is never retried: NotFoundError (`run_not_found`), RunEventsExpiredError
+   * (410: the log was pruned; `get()` still has the outcome), and so on. Following never affects
+   * the run: stopping (abort, break) leaves it running.
    */
   async *events(id: string, options: RunEventsOptions = {}): AsyncGenerator<RunEvent> {
     const { signal } = options;
@@ -109,10 +110,29 @@ export class Runs {
         }
         return;
       } catch (err) {
-        if (!(err instanceof NetworkError) || failures >= maxRetries) throw err;
+        if (!(err instanceof NetworkError)) throw err;
+        if (err instanceof StreamClosedEarlyError && (await this.hasEnded(id, options))) return;
+        if (failures >= maxRetries) throw err;
         failures++;
         await pause(Math.min(retryDelayMs * 2 ** (failures - 1), MAX_RETRY_DELAY_MS), signal);
       }
+    }
+  }
+
+  /**
+   * Whether the run is over. The service closes a finished run's stream without `end` when it has
+   * nothing more to send (asked past its last event, or its `end` was never written), and
+   * reconnecting would only get that answer again. A stream that was cut is not asked about: a
+   * finished run being replayed still has events to send.
+   */
+  private async hasEnded(id: string, options: { signal?: AbortSignal }): Promise<boolean> {
+    try {
+      const { status } = await this.get(id, options);
+      return status !== 'queued' && status !== 'running';
+    } catch (err) {
+      // Unreachable now: the reconnections decide, as for any dropped stream.
+      if (err instanceof NetworkError) return false;
+      throw err;
     }
   }
 }
