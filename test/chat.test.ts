@@ -119,7 +119,8 @@ describe('POST /chat on a configured service', () => {
     assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
     assert.ok(res.headers.get('x-request-id'));
     const body = (await res.json()) as ChatBody;
-    assert.deepEqual(Object.keys(body).sort(), ['reply', 'run_id', 'session_id', 'tool_calls', 'usage']);
+    assert.deepEqual(Object.keys(body).sort(), ['finish_reason', 'reply', 'run_id', 'session_id', 'tool_calls', 'usage']);
+    assert.equal(body.finish_reason, 'stop');
     assert.match(body.run_id, /^run_[0-9a-f]{32}$/);
     assert.equal(body.reply, 'Hi there');
     assert.match(body.session_id, UUID);

@@ -252,8 +252,9 @@ describe('agent-api runs', () => {
     assert.match(run.stderr(), /^⚙ calculator\(\{"expression":"2\+3"\}\) → \{"result":5\}$/m);
     assert.equal(sessionIdIn(run.stderr()), (await runRecord(runId)).session_id);
 
-    // Events: 1 start, 2 tool_call, 3 tool_result, 4.. tokens: after 4, the first token is skipped.
-    const rest = cli(['runs', 'follow', runId, '--after', '4'], env());
+    // Events: 1 start, 2 step_start, 3-4 tool_call_delta, 5 tool_call, 6 step_finish, 7 tool_result,
+    // 8 step_start, 9.. tokens: after 9, the first token is skipped.
+    const rest = cli(['runs', 'follow', runId, '--after', '9'], env());
     assert.deepEqual(await rest.exit(), { code: 0, signal: null }, rest.stderr());
     assert.equal(rest.stdout(), 'is five, you see.');
     assert.doesNotMatch(rest.stderr(), /⚙/);

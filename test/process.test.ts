@@ -105,7 +105,7 @@ async function sigtermDuringStream(child: ChildService, key: string): Promise<vo
   const streamEnded = Date.now();
   assert.deepEqual(
     events.map((e) => e.type),
-    ['start', ...Array<string>(TEXT_CHUNKS).fill('token'), 'end'],
+    ['start', 'step_start', ...Array<string>(TEXT_CHUNKS).fill('token'), 'step_finish', 'end'],
   );
   assert.equal(events.at(-1)?.['reply'], TEXT);
   assert.equal(fake.requests[n]?.aborted, false, 'the model call was not cut');
@@ -391,7 +391,10 @@ describe('graceful shutdown in process: AgentServer.close()', () => {
       const ac = new AbortController();
       const res = await svc.stream({ message: 'be slow', session_id: 'outlives' }, undefined, ac.signal);
       const reader = res.body!.getReader();
-      while (tools.started === 0) await reader.read();
+      while (tools.started === 0) {
+        const { done, value } = await reader.read();
+        assert.ok(!done, `the stream ended before the tool started: ${new TextDecoder().decode(value)}`);
+      }
       ac.abort();
       await sleep(50);
       await svc.server.close();

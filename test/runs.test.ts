@@ -57,6 +57,7 @@ describe('runs: every turn is a run', () => {
     assert.deepEqual(Object.keys(run).sort(), [
       'created_at',
       'error',
+      'finish_reason',
       'finished_at',
       'id',
       'reply',
@@ -67,6 +68,7 @@ describe('runs: every turn is a run', () => {
       'usage',
     ]);
     assert.equal(run.status, 'completed');
+    assert.equal(run.finish_reason, 'stop');
     assert.equal(run.error, null);
     assert.equal(run.id, body.run_id);
     assert.equal(run.session_id, body.session_id);
@@ -119,7 +121,7 @@ describe('runs: every turn is a run', () => {
   test('on_disconnect "cancel" (the default): a hang-up cancels the run; its record says so and keeps the partial reply', async () => {
     svc.fake.enqueue({ text: 'a b c d e f g h', chunks: ['a ', 'b ', 'c ', 'd ', 'e ', 'f ', 'g ', 'h'], delayMs: 80 });
     const n = svc.fake.requests.length;
-    const first = await readThenDrop(await svc.stream({ message: 'talk' }), 3);
+    const first = await readThenDrop(await svc.stream({ message: 'talk' }), 4);
     const runId = (first[0]!.data as Ev<'start'>).run_id;
     await svc.fake.waitForAbort(n);
     await waitFor(() => svc.server.activeRuns === 0, 'the run to end');
@@ -148,7 +150,7 @@ describe('runs: every turn is a run', () => {
     const replay = await events(`/runs/${created.run_id}/events`);
     assert.deepEqual(
       replay.map((e) => e.data.type).filter((t, i, a) => t !== a[i - 1]),
-      ['start', 'token', 'end'],
+      ['start', 'step_start', 'token', 'step_finish', 'end'],
     );
   });
 

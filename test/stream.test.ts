@@ -96,7 +96,7 @@ describe('POST /chat/stream: framing, events and errors', () => {
     await readStream(res);
   });
 
-  test('framing: numbered ids, one data line each, start → tokens → end', async () => {
+  test('framing: numbered ids, one data line each, start → step_start → tokens → step_finish → end', async () => {
     svc.fake.enqueue({ text: 'streamed reply here', usage: { prompt_tokens: 7, completion_tokens: 5 } });
     const res = await svc.stream({ message: 'hello', session_id: 'framing-1' });
     const { text, events, ids } = await readStream(res);
@@ -120,8 +120,10 @@ describe('POST /chat/stream: framing, events and errors', () => {
 
     assert.equal(events[0]!.type, 'start');
     assert.equal(events.at(-1)!.type, 'end');
-    assert.ok(events.slice(1, -1).every((e) => e.type === 'token'));
-    assert.ok(events.length >= 4);
+    assert.deepEqual(events[1], { type: 'step_start', step: 1 });
+    assert.deepEqual(events.at(-2), { type: 'step_finish', step: 1, finish_reason: 'stop', usage: { input_tokens: 7, output_tokens: 5, total_tokens: 12 } });
+    assert.ok(events.slice(2, -2).every((e) => e.type === 'token'));
+    assert.ok(events.length >= 6);
     const start = events[0] as Ev<'start'>;
     assert.equal(start.session_id, 'framing-1');
     assert.match(start.run_id, /^run_[0-9a-f]{32}$/, 'start names the run');
@@ -131,6 +133,7 @@ describe('POST /chat/stream: framing, events and errors', () => {
     assert.equal(end.reply, 'streamed reply here');
     assert.equal(end.reply, tokens(events));
     assert.deepEqual(end.usage, { input_tokens: 7, output_tokens: 5, total_tokens: 12 });
+    assert.equal(end.finish_reason, 'stop');
 
     // Ids restart per stream.
     svc.fake.enqueue({ text: 'again' });
@@ -171,13 +174,14 @@ describe('POST /chat/stream: framing, events and errors', () => {
     const res = await svc.stream({ message: 'fail please', session_id: 'stream-500' });
     assert.equal(res.status, 200);
     const { text, events } = await readStream(res);
-    assert.deepEqual(types(events), ['start', 'error', 'end']);
-    const error = events[1] as Ev<'error'>;
+    assert.deepEqual(types(events), ['start', 'step_start', 'error', 'end']);
+    const error = events[2] as Ev<'error'>;
     assert.equal(error.code, 'upstream_error');
     assert.equal(typeof error.message, 'string');
     assert.ok(error.message.length > 0);
     assert.ok(!text.includes('SECRET'), text);
-    assert.equal((events[2] as Ev<'end'>).reply, '');
+    assert.equal((events[3] as Ev<'end'>).reply, '');
+    assert.equal((events[3] as Ev<'end'>).finish_reason, 'error');
     const messages = await getMessages(svc, 'stream-500');
     assert.deepEqual(
       messages.map((m) => [m.role, m.interrupted ?? false]),
@@ -440,7 +444,7 @@ describe('POST /chat/stream keep-alive', () => {
       assert.ok(comments.length >= 1, `no keep-alive in ${JSON.stringify(text)}`);
       assert.ok(comments.every((c) => c === 'keep-alive'));
       assert.match(text, /(^|\n\n): keep-alive\n\n/);
-      assert.deepEqual(types(events), ['start', 'token', 'end']);
+      assert.deepEqual(types(events), ['start', 'step_start', 'token', 'step_finish', 'end']);
       assert.equal((events.at(-1) as Ev<'end'>).reply, 'slow words');
     } finally {
       await svc.close();

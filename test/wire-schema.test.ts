@@ -28,7 +28,7 @@ describe('the one wire schema', () => {
     assert.ok(schema, 'as text/event-stream');
     const variants = schema.oneOf ?? schema.anyOf ?? [];
     const types = variants.map((v) => v.properties?.['type']?.const ?? v.properties?.['type']?.enum?.[0]);
-    assert.deepEqual(types, ['start', 'token', 'tool_call', 'tool_result', 'error', 'end']);
+    assert.deepEqual(types, ['start', 'step_start', 'token', 'tool_call_delta', 'tool_call', 'tool_result', 'step_finish', 'error', 'end']);
   });
 
   test('every event of a turn with tool steps, and of a failed turn, satisfies the schema', async () => {
@@ -38,10 +38,10 @@ describe('the one wire schema', () => {
     const failed = parseSse(await (await svc.stream({ message: 'fail please' })).text());
     const all = [...ok.events, ...failed.events];
     const kinds = ok.events.map((e) => e.data.type).filter((t, i, a) => t !== a[i - 1]); // tokens come in several pieces
-    assert.deepEqual(kinds, ['start', 'tool_call', 'tool_result', 'token', 'end']);
+    assert.deepEqual(kinds, ['start', 'step_start', 'tool_call_delta', 'tool_call', 'step_finish', 'tool_result', 'step_start', 'token', 'step_finish', 'end']);
     assert.deepEqual(
       failed.events.map((e) => e.data.type),
-      ['start', 'error', 'end'],
+      ['start', 'step_start', 'error', 'end'],
     );
     for (const { data } of all) assert.deepEqual(StreamEvent.parse(data), data, JSON.stringify(data));
   });

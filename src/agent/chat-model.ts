@@ -1,5 +1,5 @@
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
-import type { LanguageModel } from 'ai';
+import type { LanguageModelV3 } from '@ai-sdk/provider';
 
 export interface ChatModelSettings {
   baseURL: string;
@@ -11,7 +11,7 @@ export interface ChatModelSettings {
  * A model behind any OpenAI Chat Completions endpoint: OpenAI, DeepSeek, Qwen, Ollama, vLLM,
  * llama.cpp. The compatible provider is used because `@ai-sdk/openai` defaults to the Responses API.
  */
-export function createChatModel({ baseURL, model, apiKey }: ChatModelSettings): LanguageModel {
+export function createChatModel({ baseURL, model, apiKey }: ChatModelSettings): LanguageModelV3 {
   return createOpenAICompatible({
     name: 'llm',
     baseURL,

@@ -1,4 +1,4 @@
-import type { JSONValue, ModelMessage } from 'ai';
+import type { JSONValue, LanguageModelV3Message } from '@ai-sdk/provider';
 import type { ChatMessage } from '../core/messages.js';
 
 /**
@@ -12,18 +12,25 @@ export function trimHistory(history: ChatMessage[], limit: number): ChatMessage[
   return history.slice(start);
 }
 
-export function toModelMessages(history: ChatMessage[]): ModelMessage[] {
+/** A tool's result as the model reads it. */
+export function toolOutput(result: unknown): { type: 'json'; value: JSONValue } {
+  return { type: 'json', value: (result ?? null) as JSONValue };
+}
+
+/** Our stored conversation in the provider layer's prompt format. */
+export function toModelMessages(history: ChatMessage[]): LanguageModelV3Message[] {
   // A call with no stored result (the turn was interrupted) must not reach the model: providers
   // require every tool call to be answered.
   const answered = new Set(history.flatMap((m) => (m.role === 'tool' ? [m.tool_call_id] : [])));
-  const out: ModelMessage[] = [];
+  const out: LanguageModelV3Message[] = [];
   for (const m of history) {
-    if (m.role === 'user') out.push({ role: 'user', content: m.content });
+    if (m.role === 'user') out.push({ role: 'user', content: [{ type: 'text', text: m.content }] });
     else if (m.role === 'tool') {
-      out.push({
-        role: 'tool',
-        content: [{ type: 'tool-result', toolCallId: m.tool_call_id, toolName: m.name, output: { type: 'json', value: (m.result ?? null) as JSONValue } }],
-      });
+      const part = { type: 'tool-result' as const, toolCallId: m.tool_call_id, toolName: m.name, output: toolOutput(m.result) };
+      // Results of one step's calls go back as one message, as providers expect.
+      const last = out.at(-1);
+      if (last?.role === 'tool') last.content.push(part);
+      else out.push({ role: 'tool', content: [part] });
     } else {
       const calls = (m.tool_calls ?? []).filter((c) => answered.has(c.id));
       if (!m.content && calls.length === 0) continue;

@@ -28,6 +28,9 @@ export class Transcript {
       case 'tool_result':
         return [...this.flush(false), { role: 'tool', tool_call_id: event.id, name: event.name, result: event.result }];
       case 'finish':
+      case 'step_start':
+      case 'step_finish':
+      case 'tool_call_delta':
         return [];
     }
   }

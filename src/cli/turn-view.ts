@@ -1,3 +1,4 @@
+import { describeFinish } from '../client/describe-finish.js';
 import type { StreamEvent } from '../client/index.js';
 import type { Printer } from './printer.js';
 
@@ -12,6 +13,8 @@ export class TurnView {
   /** The turn has begun (its `start` was seen): a later failure leaves a session to continue. */
   started = false;
   failed: Extract<StreamEvent, { type: 'error' }> | undefined;
+  /** Why a turn without an error still stopped short (step limit, output limit…). */
+  cutShort: string | undefined;
 
   constructor(
     readonly printer: Printer,
@@ -41,6 +44,12 @@ export class TurnView {
         break;
       case 'end':
         this.sessionId = event.session_id;
+        this.cutShort = describeFinish(event.finish_reason);
+        break;
+      case 'step_start':
+      case 'step_finish':
+      case 'tool_call_delta':
+        // The printer shows whole tool calls and text; steps and argument pieces add nothing to read.
         break;
     }
   }
@@ -49,6 +58,7 @@ export class TurnView {
   close(): number {
     this.printer.finish();
     if (this.failed) this.printer.line(`error: ${this.failed.code}: ${this.failed.message} (the reply was cut short)`);
+    else if (this.cutShort) this.printer.line(`note: ${this.cutShort}`);
     if (this.sessionId) this.printer.line(continueHint(this.sessionId));
     return this.failed ? 1 : 0;
   }

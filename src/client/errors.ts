@@ -77,6 +77,7 @@ const classByCode = {
   run_events_expired: RunEventsExpiredError,
   interrupted: AgentApiError,
   rate_limited: RateLimitError,
+  upstream_rate_limited: RateLimitError,
   internal_error: AgentApiError,
   upstream_error: UpstreamError,
   upstream_timeout: UpstreamError,

@@ -2,7 +2,7 @@
 // a browser bundle.
 import type { ChatRequest } from '../http/schemas.js';
 
-export type { StreamEvent, Usage } from '../core/events.js';
+export type { FinishReason, StreamEvent, Usage } from '../core/events.js';
 export type { ChatMessage, ToolCall } from '../core/messages.js';
 export type { Run, RunStatus } from '../core/runs.js';
 export type { SessionSummary } from '../core/sessions.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ErrorCodeSchema, Usage } from './events.js';
+import { ErrorCodeSchema, FinishReason, Usage } from './events.js';
 
 /** Where a run is in its life; the last four are final. */
 export const RunStatus = z.enum(['queued', 'running', 'completed', 'failed', 'cancelled', 'interrupted']);
@@ -18,6 +18,7 @@ export const Run = z.object({
   reply: z.string().describe('The reply text so far; all of it once the run has ended'),
   tool_calls: z.array(RunToolCall),
   usage: Usage.nullable(),
+  finish_reason: FinishReason.nullable().describe('Why the run ended (as the `end` event says); null while it runs'),
   created_at: z.string(),
   started_at: z.string().nullable(),
   finished_at: z.string().nullable(),

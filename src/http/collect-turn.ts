@@ -25,8 +25,10 @@ export async function collectTurn(events: AsyncIterable<SeqEvent>, hungUp: Abort
     else if (event.type === 'tool_result') {
       const call = calls.get(event.id);
       if (call) call.result = event.result;
-    } else if (event.type === 'error') failure = new ApiError(event.code, event.message);
-    else if (event.type === 'end') end = event;
+    } else if (event.type === 'error') {
+      const headers: Record<string, string> = event.retry_after === undefined ? {} : { 'retry-after': String(event.retry_after) };
+      failure = new ApiError(event.code, event.message, undefined, headers);
+    } else if (event.type === 'end') end = event;
   }
   if (hungUp.aborted) return undefined;
   if (failure) throw failure;

@@ -3,7 +3,7 @@
  * (same name, inferred) and the OpenAPI document. The client imports these types (type-only).
  */
 import { z } from 'zod';
-import { ErrorCodeSchema, Usage } from '../core/events.js';
+import { ErrorCodeSchema, FinishReason, Usage } from '../core/events.js';
 import { AssistantMessage, ToolMessage, UserMessage } from '../core/messages.js';
 import { Run } from '../core/runs.js';
 import { SessionSummary } from '../core/sessions.js';
@@ -52,6 +52,7 @@ export const ChatReply = z.object({
   run_id: z.string(),
   tool_calls: z.array(ToolCallRecord),
   usage: Usage,
+  finish_reason: FinishReason.describe('Why the turn ended: stop, length, tool_calls (a client tool is pending), max_steps or content_filter'),
 });
 export type ChatReply = z.output<typeof ChatReply>;
 

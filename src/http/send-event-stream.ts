@@ -51,7 +51,11 @@ export function sendEventStream(reply: FastifyReply, events: AsyncIterable<SeqEv
           encoder.write({ type: 'error', code: 'internal_error', message: errorRegistry.internal_error.message }, sse, ++seq);
           // No reply text here: keeping it would hold a copy of every reply per stream. The run's
           // record (GET /runs/{id}) has what was said.
-          encoder.write({ type: 'end', session_id: sessionId, reply: '', usage: { input_tokens: 0, output_tokens: 0, total_tokens: 0 } }, sse, ++seq);
+          encoder.write(
+            { type: 'end', session_id: sessionId, reply: '', usage: { input_tokens: 0, output_tokens: 0, total_tokens: 0 }, finish_reason: 'error' },
+            sse,
+            ++seq,
+          );
         } catch (encodeErr) {
           log.error({ err: encodeErr }, 'could not report the stream failure');
         }

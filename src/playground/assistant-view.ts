@@ -72,7 +72,7 @@ export class AssistantView {
     this.thread.keepScrolled(() => this.cards.get(id)?.setResult(result));
   }
 
-  note(kind: 'stopped' | 'error' | 'interrupted' | 'empty', text: string): void {
+  note(kind: 'stopped' | 'error' | 'interrupted' | 'empty' | 'cut-short', text: string): void {
     this.flush();
     const el = h(
       'div',

@@ -1,3 +1,4 @@
+import { describeFinish } from '../client/describe-finish.js';
 import type { StreamEvent } from '../client/index.js';
 import type { AssistantView } from './assistant-view.js';
 
@@ -44,8 +45,16 @@ export class ReplyRenderer {
           );
         }
         break;
-      case 'end':
-        if (!reply.hasContent && !this.failed) reply.note('empty', 'The model sent an empty reply.');
+      case 'end': {
+        const cutShort = describeFinish(event.finish_reason);
+        if (cutShort) reply.note('cut-short', `Stopped: ${cutShort}.`);
+        else if (!reply.hasContent && !this.failed) reply.note('empty', 'The model sent an empty reply.');
+        break;
+      }
+      case 'step_start':
+      case 'step_finish':
+      case 'tool_call_delta':
+        // Tool calls are shown whole, when complete.
         break;
     }
   }

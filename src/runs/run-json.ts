@@ -11,6 +11,7 @@ export function runJson(r: RunRecord): Run {
     reply: r.reply,
     tool_calls: r.tool_calls,
     usage: r.usage,
+    finish_reason: r.finish_reason,
     created_at: r.created_at,
     started_at: r.started_at,
     finished_at: r.finished_at,

@@ -3,7 +3,7 @@ import type { Agent } from '../agent/agent.js';
 import { AgentError } from '../agent/agent-error.js';
 import { Transcript } from '../agent/transcript.js';
 import { errorRegistry, type ErrorCode } from '../core/error-codes.js';
-import type { StreamEvent, Usage } from '../core/events.js';
+import type { FinishReason, StreamEvent, Usage } from '../core/events.js';
 import type { ChatMessage } from '../core/messages.js';
 import { FINAL_STATUSES, type Run, type RunStatus } from '../core/runs.js';
 import { hasRunSignals, type RunOutcome, type RunRecord, type RunSignals } from '../store/run-store.js';
@@ -299,6 +299,8 @@ export class RunService {
     let usage: Usage | null = null;
     let status: RunOutcome['status'] = 'completed';
     let error: RunRecord['error'] = null;
+    let finishReason: FinishReason = 'stop';
+    let retryAfter: number | undefined;
     const persist = async (messages: ChatMessage[]) => {
       if (sessionId && messages.length > 0) await store.appendMessages(sessionId, run.owner, messages);
     };
@@ -311,6 +313,7 @@ export class RunService {
       for await (const event of agent.run({ history, message: req.message, signal: controller.signal })) {
         if (event.type === 'finish') {
           usage = event.usage;
+          finishReason = event.finish_reason;
           continue;
         }
         if (event.type === 'tool_call') calls.set(event.id, { id: event.id, name: event.name, arguments: event.arguments, result: null });
@@ -325,7 +328,9 @@ export class RunService {
     } catch (err) {
       await persist(transcript.finish(true)).catch((e: unknown) => logger.error({ err: e, sessionId }, 'could not save the interrupted reply'));
       ({ status, error } = this.describeFailure(err, controller.signal, logger));
-      log.append({ type: 'error', code: error.code, message: error.message });
+      finishReason = 'error';
+      retryAfter = err instanceof AgentError ? err.retryAfter : undefined;
+      log.append({ type: 'error', code: error.code, message: error.message, ...(retryAfter === undefined ? {} : { retry_after: retryAfter }) });
     }
     try {
       // A log that could not be written (its store lost the run's log) must not keep the run open.
@@ -337,11 +342,12 @@ export class RunService {
         reply: transcript.reply,
         tool_calls: [...calls.values()],
         usage,
+        finish_reason: finishReason,
         finished_at: new Date(finishedAt).toISOString(),
         events_expire_at: finishedAt + this.o.eventsTtlMs,
       });
       if (!recorded) logger.warn({ runId: run.id }, 'the run was already marked ended elsewhere (its lease had run out)');
-      log.append({ type: 'end', session_id: sessionId ?? '', reply: transcript.reply, usage: usage ?? ZERO_USAGE });
+      log.append({ type: 'end', session_id: sessionId ?? '', reply: transcript.reply, usage: usage ?? ZERO_USAGE, finish_reason: finishReason });
       log.end();
       await log.flush();
     } catch (err) {
@@ -433,6 +439,7 @@ export class RunService {
       reply,
       tool_calls: [...calls.values()],
       usage: null,
+      finish_reason: 'error',
       finished_at: new Date(now).toISOString(),
       events_expire_at: now + this.o.eventsTtlMs,
     });
@@ -440,7 +447,10 @@ export class RunService {
     const last = await this.store.lastRunEventSeq(record.id);
     await this.store.appendRunEvents(record.id, [
       { seq: last + 1, data: JSON.stringify({ type: 'error', ...error } satisfies StreamEvent) },
-      { seq: last + 2, data: JSON.stringify({ type: 'end', session_id: record.session_id ?? '', reply, usage: ZERO_USAGE } satisfies StreamEvent) },
+      {
+        seq: last + 2,
+        data: JSON.stringify({ type: 'end', session_id: record.session_id ?? '', reply, usage: ZERO_USAGE, finish_reason: 'error' } satisfies StreamEvent),
+      },
     ]);
     if (record.session_id) await this.store.releaseSession(record.session_id, record.owner, record.id);
     this.logger.warn({ runId: record.id, sessionId: record.session_id }, 'run interrupted: the process running it stopped renewing its lease');

@@ -163,6 +163,7 @@ export class KyselyStore implements Store, RunStore {
       o.finished_at,
       epochMs(o.events_expire_at),
       id,
+      o.finish_reason,
     );
     return (numAffectedRows ?? 0n) > 0n;
   }

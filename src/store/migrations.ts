@@ -121,6 +121,8 @@ const migrations: Record<string, Migration> = {
         await db.schema.alterTable('messages_v3').renameTo('messages').execute();
         await db.schema.createIndex('sessions_owner_updated').on('sessions').columns(['owner', 'updated_at']).execute();
         await db.schema.dropIndex('runs_session_created').execute();
+        // Why a run ended (stop, length, tool_calls, max_steps, content_filter, error); null while it runs.
+        await db.schema.alterTable('runs').addColumn('finish_reason', 'text').execute();
         await db.schema.createIndex('runs_owner_session_created').on('runs').columns(['owner', 'session_id', 'created_at', 'id']).execute();
       }),
     down: (outer: Kysely<unknown>) =>
@@ -155,6 +157,7 @@ const migrations: Record<string, Migration> = {
         await db.schema.alterTable('messages_v2').renameTo('messages').execute();
         await db.schema.createIndex('sessions_owner_updated').on('sessions').columns(['owner', 'updated_at']).execute();
         await db.schema.dropIndex('runs_owner_session_created').execute();
+        await db.schema.alterTable('runs').dropColumn('finish_reason').execute();
         await db.schema.createIndex('runs_session_created').on('runs').columns(['session_id', 'created_at', 'id']).execute();
       }),
   },

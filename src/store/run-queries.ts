@@ -28,6 +28,7 @@ export function runQueries(db: Kysely<Database>) {
         reply: '',
         tool_calls: '[]',
         usage: null,
+        finish_reason: null,
         created_at: a(4),
         started_at: a(5),
         finished_at: null,
@@ -54,6 +55,7 @@ export function runQueries(db: Kysely<Database>) {
           usage: a(5),
           finished_at: a(6),
           events_expire_at: a(7),
+          finish_reason: a(9),
           lease_until: null,
         })
         .where('id', '=', a(8))

@@ -1,4 +1,4 @@
-import type { Usage } from '../core/events.js';
+import type { FinishReason, Usage } from '../core/events.js';
 import type { RunStatus } from '../core/runs.js';
 import type { ErrorCode } from '../core/error-codes.js';
 
@@ -13,6 +13,8 @@ export interface RunRecord {
   reply: string;
   tool_calls: Array<{ id: string; name: string; arguments: unknown; result: unknown }>;
   usage: Usage | null;
+  /** Why it ended; null while it runs. */
+  finish_reason: FinishReason | null;
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
@@ -41,6 +43,7 @@ export interface RunOutcome {
   reply: string;
   tool_calls: RunRecord['tool_calls'];
   usage: Usage | null;
+  finish_reason: FinishReason;
   finished_at: string;
   events_expire_at: number;
 }

@@ -45,6 +45,8 @@ export interface Database {
     tool_calls: string;
     /** JSON text. */
     usage: string | null;
+    /** Since migration 003. */
+    finish_reason: string | null;
     created_at: string;
     started_at: string | null;
     finished_at: string | null;

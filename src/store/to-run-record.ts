@@ -1,6 +1,6 @@
 import type { Selectable } from 'kysely';
 import type { ErrorCode } from '../core/error-codes.js';
-import type { Usage } from '../core/events.js';
+import type { FinishReason, Usage } from '../core/events.js';
 import type { RunStatus } from '../core/runs.js';
 import type { RunRecord } from './run-store.js';
 import type { Database } from './schema.js';
@@ -21,6 +21,7 @@ export function toRunRecord(row: Selectable<Database['runs']>): RunRecord {
     // JSON drops a key whose value is undefined (a call without a result yet); put it back.
     tool_calls: toolCalls.map((c) => ({ id: c.id, name: c.name, arguments: c.arguments, result: c.result })),
     usage: row.usage === null ? null : (JSON.parse(row.usage) as Usage),
+    finish_reason: row.finish_reason as FinishReason | null,
     created_at: row.created_at,
     started_at: row.started_at,
     finished_at: row.finished_at,

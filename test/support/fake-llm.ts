@@ -11,11 +11,11 @@ export type FakeReply =
       text: string;
       chunks?: string[];
       delayMs?: number;
-      finishReason?: 'stop' | 'length';
+      finishReason?: 'stop' | 'length' | 'content_filter';
       usage?: { prompt_tokens: number; completion_tokens: number };
     }
   | { toolCalls: Array<{ id?: string; name: string; arguments: unknown }>; text?: string; delayMs?: number }
-  | { error: { status: number; body?: unknown }; delayMs?: number }
+  | { error: { status: number; body?: unknown; headers?: Record<string, string> }; delayMs?: number }
   | { hang: true }
   | { resetAfter: number; text: string; delayMs?: number };
 
@@ -116,9 +116,10 @@ function sleep(ms: number | undefined, signal: AbortSignal): Promise<boolean> {
   });
 }
 
-function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const payload = JSON.stringify(body);
   res.writeHead(status, {
+    ...headers,
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(payload),
   });
@@ -287,7 +288,7 @@ export async function startFakeLlm({ port: wantedPort = 0 }: { port?: number } =
 
     if ('error' in reply) {
       if (!(await sleep(reply.delayMs, signal))) return;
-      sendJson(res, reply.error.status, reply.error.body ?? DEFAULT_ERROR_BODY);
+      sendJson(res, reply.error.status, reply.error.body ?? DEFAULT_ERROR_BODY, reply.error.headers);
       markFinished();
       return;
     }

@@ -47,7 +47,7 @@ export const chatRoutes: FastifyPluginAsyncZod<{ runs: RunService; heartbeatMs: 
       // The reply goes out once the run's record is final, so GET /runs/{id} agrees with it.
       await run.done;
       const { end, toolCalls } = done;
-      return { reply: end.reply, session_id: end.session_id, run_id: run.id, tool_calls: toolCalls, usage: end.usage };
+      return { reply: end.reply, session_id: end.session_id, run_id: run.id, tool_calls: toolCalls, usage: end.usage, finish_reason: end.finish_reason };
     },
   );
 

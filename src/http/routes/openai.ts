@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Agent } from '../../agent/agent.js';
-import type { StreamEvent, Usage } from '../../core/events.js';
+import type { FinishReason, StreamEvent, Usage } from '../../core/events.js';
 import type { ChatMessage } from '../../core/messages.js';
 import { collectTurn } from '../collect-turn.js';
 import { ApiError } from '../errors.js';
@@ -65,7 +65,7 @@ const ChatCompletion = z.object({
       index: z.number().int(),
       message: z.object({ role: z.literal('assistant'), content: z.string() }),
       logprobs: z.null(),
-      finish_reason: z.literal('stop'),
+      finish_reason: z.enum(['stop', 'length', 'tool_calls', 'content_filter']),
     }),
   ),
   usage: OpenAiUsage,
@@ -108,6 +108,13 @@ const openAiUsage = (u: Usage): z.output<typeof OpenAiUsage> => ({
   total_tokens: u.total_tokens,
 });
 
+type OpenAiFinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter';
+
+/** OpenAI's names; our step limit cutting the tool loop short reads as `length` (the answer is incomplete). */
+function openAiFinishReason(reason: FinishReason): OpenAiFinishReason {
+  return reason === 'max_steps' ? 'length' : reason === 'error' ? 'stop' : reason;
+}
+
 interface ChunkContext {
   id: string;
   created: number;
@@ -134,13 +141,18 @@ class CompletionChunkEncoder implements EventEncoder {
       case 'tool_result':
         this.chunk(sse, {}, null, { agent_event: event });
         break;
+      case 'step_start':
+      case 'step_finish':
+      case 'tool_call_delta':
+        // The agent's own loop: a Chat Completions client sees its whole tool steps only.
+        break;
       case 'error':
         this.failed = true;
         sse.data({ error: { message: event.message, type: 'server_error', code: event.code, param: null } });
         break;
       case 'end':
         if (this.failed) break;
-        this.chunk(sse, {}, 'stop');
+        this.chunk(sse, {}, openAiFinishReason(event.finish_reason));
         if (this.c.includeUsage) sse.data({ ...this.envelope(), choices: [], usage: openAiUsage(event.usage) });
         break;
     }
@@ -154,7 +166,7 @@ class CompletionChunkEncoder implements EventEncoder {
     return { id: this.c.id, object: 'chat.completion.chunk', created: this.c.created, model: this.c.model };
   }
 
-  private chunk(sse: SseStream, delta: object, finishReason: 'stop' | null = null, extra: object = {}): void {
+  private chunk(sse: SseStream, delta: object, finishReason: OpenAiFinishReason | null = null, extra: object = {}): void {
     sse.data({ ...this.envelope(), choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }], ...extra });
   }
 }
@@ -238,7 +250,9 @@ export const openAiRoutes: FastifyPluginAsyncZod<{ agent: Agent; runs: RunServic
         object: 'chat.completion' as const,
         created,
         model,
-        choices: [{ index: 0, message: { role: 'assistant' as const, content: end.reply }, logprobs: null, finish_reason: 'stop' as const }],
+        choices: [
+          { index: 0, message: { role: 'assistant' as const, content: end.reply }, logprobs: null, finish_reason: openAiFinishReason(end.finish_reason) },
+        ],
         usage: openAiUsage(end.usage),
         agent_tool_calls: toolCalls,
         ...(sessionId ? { session_id: sessionId } : {}),

@@ -54,16 +54,20 @@ export const UIChatRequest = z
   });
 
 /**
- * Maps our StreamEvents to UI message chunks. Text between other events is one text block;
- * a step (one model call) is taken to end when text or a new call follows tool results with
- * none outstanding (our events carry no step markers; the SDK only uses steps for `step-start` parts).
+ * Maps our StreamEvents to UI message chunks. Text between other events is one text block. Steps
+ * follow `step_start`; a step's tool results come after its `step_finish`, so it closes at the next
+ * step or the end. An agent of its own that sends no step events gets steps inferred: one ends when
+ * text or a new call follows tool results with none outstanding.
  */
 export class UIChunkMapper implements EventEncoder {
   private text: string | undefined; // id of the open text block
   private blocks = 0;
   private stepOpen = false;
   private readonly pending = new Set<string>();
+  /** Calls whose arguments are streaming (tool_call_delta): their `tool-input-start` went out. */
+  private readonly streaming = new Set<string>();
   private resultsSeen = false;
+  private explicitSteps = false;
   private failed = false;
   constructor(private readonly messageId: string = randomUUID()) {}
 
@@ -81,6 +85,15 @@ export class UIChunkMapper implements EventEncoder {
       case 'start':
         out.push({ type: 'start', messageId: this.messageId });
         break;
+      case 'step_start':
+        this.explicitSteps = true;
+        this.closeStep(out);
+        out.push({ type: 'start-step' });
+        this.stepOpen = true;
+        break;
+      case 'step_finish':
+        this.closeText(out);
+        break;
       case 'token':
         this.step(out);
         if (this.text === undefined) {
@@ -89,16 +102,27 @@ export class UIChunkMapper implements EventEncoder {
         }
         out.push({ type: 'text-delta', id: this.text, delta: event.content });
         break;
+      case 'tool_call_delta':
+        this.step(out);
+        this.closeText(out);
+        if (!this.streaming.has(event.id)) {
+          this.streaming.add(event.id);
+          out.push({ type: 'tool-input-start', toolCallId: event.id, toolName: event.name });
+        }
+        out.push({ type: 'tool-input-delta', toolCallId: event.id, inputTextDelta: event.arguments_delta });
+        break;
       case 'tool_call': {
         this.step(out);
         this.closeText(out);
         this.pending.add(event.id);
         const input = event.arguments ?? {};
-        out.push(
-          { type: 'tool-input-start', toolCallId: event.id, toolName: event.name },
-          { type: 'tool-input-delta', toolCallId: event.id, inputTextDelta: JSON.stringify(input) },
-          { type: 'tool-input-available', toolCallId: event.id, toolName: event.name, input },
-        );
+        if (!this.streaming.delete(event.id)) {
+          out.push(
+            { type: 'tool-input-start', toolCallId: event.id, toolName: event.name },
+            { type: 'tool-input-delta', toolCallId: event.id, inputTextDelta: JSON.stringify(input) },
+          );
+        }
+        out.push({ type: 'tool-input-available', toolCallId: event.id, toolName: event.name, input });
         break;
       }
       case 'tool_result':
@@ -121,6 +145,7 @@ export class UIChunkMapper implements EventEncoder {
   }
 
   private step(out: UIMessageChunk[]): void {
+    if (this.explicitSteps) return;
     if (this.stepOpen && this.resultsSeen && this.pending.size === 0) this.closeStep(out);
     if (!this.stepOpen) {
       out.push({ type: 'start-step' });

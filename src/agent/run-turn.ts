@@ -1,0 +1,138 @@
+import type { LanguageModelV3, LanguageModelV3Message, LanguageModelV3ToolCallPart } from '@ai-sdk/provider';
+import type { AgentEvent, FinishReason, StepFinishReason, Usage } from '../core/events.js';
+import type { ChatMessage } from '../core/messages.js';
+import { AgentError } from './agent-error.js';
+import { toModelMessages, toolOutput, trimHistory } from './history.js';
+import { IdleTimer } from './idle-timer.js';
+import { clientToolDefinition, type ClientTool, type PreparedTool, type ToolDefinition } from './prepare-tools.js';
+import type { RetryPolicy } from './retry-policy.js';
+import { parseArguments, runToolCall, whenAborted } from './run-tool-call.js';
+import { streamModelStep, ZERO_USAGE, type ModelStep, type ModelToolCall } from './stream-model-step.js';
+import { toAgentError } from './to-agent-error.js';
+
+export interface TurnSettings {
+  model: LanguageModelV3;
+  instructions: string;
+  tools: Map<string, PreparedTool>;
+  maxSteps: number;
+  historyWindow: number;
+  /** Longest silence from the model before the run fails `upstream_timeout`. */
+  timeoutMs: number;
+  retry: RetryPolicy;
+}
+
+export interface TurnInput {
+  history: ChatMessage[];
+  /** The new user message; absent when the turn only carries results of client tools (at the end of `history`). */
+  message?: string | undefined;
+  clientTools?: readonly ClientTool[] | undefined;
+  signal: AbortSignal;
+}
+
+function stepReason(step: ModelStep): StepFinishReason {
+  switch (step.finishReason) {
+    // A cut-off or filtered answer is no decision to call tools: its calls (the last one's
+    // arguments possibly truncated) are reported but not run, and the turn ends.
+    case 'length':
+      return 'length';
+    case 'content-filter':
+      return 'content_filter';
+    case 'error':
+      return 'error';
+    default:
+      // Some providers say `stop` after tool calls; `tool-calls` with none of ours to run (the
+      // provider ran them) and `other` end the turn normally.
+      return step.calls.length > 0 ? 'tool_calls' : 'stop';
+  }
+}
+
+/** A call with its JSON arguments parsed; unparseable text is kept as is for the events and the model. */
+function parseCall(c: ModelToolCall) {
+  const parsed = parseArguments(c.input);
+  return { id: c.id, name: c.name, arguments: parsed.ok ? parsed.value : c.input, argumentsError: parsed.ok ? undefined : parsed.error };
+}
+
+function addUsage(a: Usage, b: Usage): Usage {
+  return { input_tokens: a.input_tokens + b.input_tokens, output_tokens: a.output_tokens + b.output_tokens, total_tokens: a.total_tokens + b.total_tokens };
+}
+
+/**
+ * One turn of the agent: up to `maxSteps` model calls; the tool calls of a step run concurrently
+ * and their results go back in call order. Ends with `finish` and why, or throws `AgentError`.
+ */
+export async function* runTurn(settings: TurnSettings, input: TurnInput): AsyncGenerator<AgentEvent> {
+  const { model, tools, maxSteps, retry } = settings;
+  const { signal } = input;
+  if (signal.aborted) throw new AgentError('aborted', 'The run was aborted', { cause: signal.reason });
+
+  const controller = new AbortController();
+  const forwardAbort = () => controller.abort(signal.reason);
+  signal.addEventListener('abort', forwardAbort, { once: true });
+  const idle = new IdleTimer(settings.timeoutMs, () => controller.abort(new AgentError('upstream_timeout', 'The model did not answer in time')));
+  const aborted = whenAborted(controller.signal);
+  let done = false;
+
+  try {
+    const clientTools = new Map((input.clientTools ?? []).filter((t) => !tools.has(t.name)).map((t) => [t.name, t]));
+    const definitions: ToolDefinition[] = [
+      ...(await Promise.all([...tools.values()].map((t) => t.definition()))),
+      ...[...clientTools.values()].map(clientToolDefinition),
+    ];
+    const prompt: LanguageModelV3Message[] = [
+      { role: 'system', content: settings.instructions },
+      ...toModelMessages(trimHistory(input.history, settings.historyWindow)),
+      ...(input.message === undefined ? [] : [{ role: 'user' as const, content: [{ type: 'text' as const, text: input.message }] }]),
+    ];
+    let usage = ZERO_USAGE;
+    let finish: Exclude<FinishReason, 'error'> = 'stop';
+
+    for (let n = 1; ; n++) {
+      yield { type: 'step_start', step: n };
+      const step = yield* streamModelStep(model, { prompt, ...(definitions.length ? { tools: definitions } : {}) }, retry, idle, controller.signal);
+      usage = addUsage(usage, step.usage);
+      const reason = stepReason(step);
+      const calls = step.calls.map(parseCall);
+      for (const c of [...calls, ...step.providerCalls.map(parseCall)]) yield { type: 'tool_call', id: c.id, name: c.name, arguments: c.arguments };
+      yield { type: 'step_finish', step: n, finish_reason: reason, usage: step.usage };
+      for (const r of step.providerResults) yield { type: 'tool_result', id: r.id, name: r.name, result: r.result };
+      if (reason === 'error') throw new AgentError('upstream_error', 'The model ended its answer with an error');
+      if (reason !== 'tool_calls') {
+        finish = reason;
+        break;
+      }
+
+      // Server tools run now, all at once; calls of client tools stay pending for the caller.
+      const pending = calls.filter((c) => clientTools.has(c.name));
+      const running = calls
+        .filter((c) => !pending.includes(c))
+        .map((c) => ({ call: c, result: runToolCall(tools.get(c.name), c, controller.signal, idle, aborted) }));
+      const results: LanguageModelV3Message = { role: 'tool', content: [] };
+      for (const { call, result } of running) {
+        const value = await result;
+        if (controller.signal.aborted) throw toAgentError(controller.signal.reason, controller.signal);
+        yield { type: 'tool_result', id: call.id, name: call.name, result: value };
+        results.content.push({ type: 'tool-result', toolCallId: call.id, toolName: call.name, output: toolOutput(value) });
+      }
+      const assistantCalls: LanguageModelV3ToolCallPart[] = calls.map((c) => ({ type: 'tool-call', toolCallId: c.id, toolName: c.name, input: c.arguments }));
+      prompt.push({ role: 'assistant', content: [...(step.text ? [{ type: 'text' as const, text: step.text }] : []), ...assistantCalls] }, results);
+      if (pending.length > 0) {
+        finish = 'tool_calls';
+        break;
+      }
+      if (n >= maxSteps) {
+        finish = 'max_steps';
+        break;
+      }
+    }
+    if (controller.signal.aborted) throw toAgentError(controller.signal.reason, controller.signal);
+    done = true;
+    yield { type: 'finish', usage, finish_reason: finish };
+  } catch (error) {
+    throw toAgentError(error, controller.signal);
+  } finally {
+    idle.stop();
+    signal.removeEventListener('abort', forwardAbort);
+    // A consumer that stopped reading early must not leave the model request (or a tool) running.
+    if (!done && !controller.signal.aborted) controller.abort(new AgentError('aborted', 'The run was stopped'));
+  }
+}
