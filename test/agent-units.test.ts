@@ -1,22 +1,25 @@
 /**
  * Units of the agent core: the calculator's expression evaluator, the transcript that folds run
- * events into persisted messages, the history window sent to the model, and `createAgent`'s tool
- * loop driven by an in-process scripted model (test/support/scripted-model.ts). No HTTP here: the
+ * events into persisted messages, the history window sent to the model, the retry policy, and
+ * `createAgent`'s tool loop driven by an in-process scripted model (test/support/scripted-model.ts). No HTTP here: the
  * provider mapping over real HTTP is covered with fake-llm.ts by the service tests.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { APICallError, tool } from 'ai';
+import { tool } from 'ai';
 import { z } from 'zod';
 import { AgentError } from '../src/agent/agent-error.js';
 import { createAgent, DEFAULT_INSTRUCTIONS, type Agent, type AgentOptions } from '../src/agent/agent.js';
-import type { AgentEvent } from '../src/core/events.js';
+import type { AgentEvent, FinishReason, StepFinishReason } from '../src/core/events.js';
 import { toModelMessages, trimHistory } from '../src/agent/history.js';
+import type { ClientTool } from '../src/agent/prepare-tools.js';
+import { retryAfterMs, retryDelay, type RetryPolicy } from '../src/agent/retry-policy.js';
+import { toAgentError } from '../src/agent/to-agent-error.js';
 import type { ChatMessage } from '../src/core/messages.js';
 import { evaluateExpression, ExpressionError } from '../src/agent/tools/evaluate-expression.js';
 import { Transcript } from '../src/agent/transcript.js';
-import { scriptedModel, type ScriptedModel, type ScriptedReply } from './support/scripted-model.js';
+import { httpError, scriptedModel, type ScriptedModel, type ScriptedReply } from './support/scripted-model.js';
 
 const close = (actual: number, expected: number) => assert.ok(Math.abs(actual - expected) < 1e-12, `${actual} ≈ ${expected}`);
 
@@ -164,7 +167,11 @@ describe('Transcript', () => {
   }
 
   test('plain text becomes one assistant message, handed out at finish', () => {
-    const { messages, reply, handedOutAt } = fold([tok('Hel'), tok('lo'), { type: 'finish', usage: { input_tokens: 1, output_tokens: 2, total_tokens: 3 } }]);
+    const { messages, reply, handedOutAt } = fold([
+      tok('Hel'),
+      tok('lo'),
+      { type: 'finish', usage: { input_tokens: 1, output_tokens: 2, total_tokens: 3 }, finish_reason: 'stop' },
+    ]);
     assert.deepEqual(messages, [{ role: 'assistant', content: 'Hello' }]);
     assert.equal(reply, 'Hello');
     assert.deepEqual(handedOutAt, []); // nothing complete until finish
@@ -310,7 +317,7 @@ describe('toModelMessages', () => {
       { role: 'assistant', content: '14' },
     ]);
     assert.deepEqual(out, [
-      { role: 'user', content: 'what is 2+3*4?' },
+      { role: 'user', content: [{ type: 'text', text: 'what is 2+3*4?' }] },
       {
         role: 'assistant',
         content: [
@@ -343,8 +350,8 @@ describe('toModelMessages', () => {
       { role: 'assistant', content: '', interrupted: true },
     ]);
     assert.deepEqual(out, [
-      { role: 'user', content: 'q1' },
-      { role: 'user', content: 'q2' },
+      { role: 'user', content: [{ type: 'text', text: 'q1' }] },
+      { role: 'user', content: [{ type: 'text', text: 'q2' }] },
       {
         role: 'assistant',
         content: [
@@ -366,6 +373,30 @@ describe('toModelMessages', () => {
     assert.deepEqual(out[1], { role: 'assistant', content: [{ type: 'text', text: 'Partial' }] });
   });
 
+  test('results of one step go back as one tool message, in the order stored', () => {
+    const out = toModelMessages([
+      { role: 'user', content: 'q' },
+      {
+        role: 'assistant',
+        content: '',
+        tool_calls: [
+          { id: 'a', name: 'calculator', arguments: { expression: '1' } },
+          { id: 'b', name: 'get_location', arguments: {} },
+        ],
+      },
+      { role: 'tool', tool_call_id: 'a', name: 'calculator', result: 1 },
+      { role: 'tool', tool_call_id: 'b', name: 'get_location', result: { city: 'Oslo' } },
+    ]);
+    assert.equal(out.length, 3);
+    assert.deepEqual(out[2], {
+      role: 'tool',
+      content: [
+        { type: 'tool-result', toolCallId: 'a', toolName: 'calculator', output: { type: 'json', value: 1 } },
+        { type: 'tool-result', toolCallId: 'b', toolName: 'get_location', output: { type: 'json', value: { city: 'Oslo' } } },
+      ],
+    });
+  });
+
   test('a missing tool result is sent as JSON null', () => {
     const out = toModelMessages([
       { role: 'user', content: 'q' },
@@ -373,6 +404,48 @@ describe('toModelMessages', () => {
       { role: 'tool', tool_call_id: 'x', name: 't', result: undefined },
     ]);
     assert.deepEqual(out[2], { role: 'tool', content: [{ type: 'tool-result', toolCallId: 'x', toolName: 't', output: { type: 'json', value: null } }] });
+  });
+});
+
+describe('retry policy', () => {
+  const policy: RetryPolicy = { maxRetries: 2, baseDelayMs: 100, maxRetryAfterMs: 1000 };
+
+  test('retryAfterMs reads retry-after-ms, then retry-after in seconds or as an HTTP date, in any header case', () => {
+    assert.equal(retryAfterMs(httpError(429, { 'retry-after-ms': '50' })), 50);
+    assert.equal(retryAfterMs(httpError(429, { 'Retry-After': '2' })), 2000);
+    assert.equal(retryAfterMs(httpError(429, { 'retry-after-ms': '50', 'retry-after': '2' })), 50, 'the precise header wins');
+    assert.equal(retryAfterMs(httpError(429, { 'retry-after-ms': 'soon', 'retry-after': '2' })), 2000, 'an unreadable retry-after-ms is skipped');
+    const date = retryAfterMs(httpError(429, { 'retry-after': new Date(Date.now() + 10_000).toUTCString() }));
+    assert.ok(date !== undefined && date > 8000 && date <= 10_000, `an HTTP date ten seconds ahead (${date} ms)`);
+    assert.equal(retryAfterMs(httpError(429, { 'retry-after': new Date(Date.now() - 60_000).toUTCString() })), 0, 'a date in the past: no wait');
+    assert.equal(retryAfterMs(httpError(429, { 'retry-after': 'whenever' })), undefined);
+    assert.equal(retryAfterMs(httpError(429)), undefined);
+    assert.equal(retryAfterMs(new Error('not from a provider')), undefined);
+  });
+
+  test("retryDelay: only retryable failures, at most maxRetries, the provider's delay unless it is too long, else doubling backoff", () => {
+    assert.equal(retryDelay(policy, 0, httpError(400)), undefined, 'not retryable');
+    assert.equal(retryDelay(policy, 0, new Error('boom')), undefined, 'not a provider failure');
+    assert.equal(retryDelay(policy, 2, httpError(503)), undefined, 'retries used up');
+    assert.equal(retryDelay(policy, 0, httpError(429, { 'retry-after-ms': '500' })), 500);
+    assert.equal(retryDelay(policy, 1, httpError(429, { 'retry-after': '1' })), 1000, 'exactly maxRetryAfterMs is waited');
+    assert.equal(retryDelay(policy, 0, httpError(429, { 'retry-after': '2' })), undefined, 'longer than maxRetryAfterMs is not');
+    for (let i = 0; i < 20; i++) {
+      const first = retryDelay(policy, 0, httpError(503))!;
+      const second = retryDelay(policy, 1, httpError(503))!;
+      assert.ok(first >= 50 && first <= 100, `first backoff ${first} in [50, 100]`);
+      assert.ok(second >= 100 && second <= 200, `second backoff ${second} in [100, 200]`);
+    }
+  });
+
+  test('toAgentError: a 429 is upstream_rate_limited with retryAfter in whole seconds when the provider said', () => {
+    const signal = new AbortController().signal;
+    const limited = toAgentError(httpError(429, { 'retry-after-ms': '1500' }), signal);
+    assert.equal(limited.code, 'upstream_rate_limited');
+    assert.equal(limited.retryAfter, 2);
+    assert.doesNotMatch(limited.message, /secret|1234/);
+    assert.equal(toAgentError(httpError(429), signal).retryAfter, undefined);
+    assert.equal(toAgentError(httpError(503, { 'retry-after': '3' }), signal).retryAfter, undefined, 'only a rate limit carries it');
   });
 });
 
@@ -402,6 +475,11 @@ describe('createAgent with a scripted model', () => {
     },
   });
   const tools = { add, boom, slow };
+  const getLocation: ClientTool = {
+    name: 'get_location',
+    description: "The user's location, from their device",
+    parameters: { type: 'object', properties: { precise: { type: 'boolean' } }, additionalProperties: false },
+  };
 
   function setup(replies: ScriptedReply[], options: Omit<AgentOptions, 'model'> = {}): { model: ScriptedModel; agent: Agent } {
     const model = scriptedModel(replies);
@@ -415,20 +493,23 @@ describe('createAgent with a scripted model', () => {
     ms: number;
   }
 
+  interface RunOptions {
+    /** Default 'hi'; pass `undefined` for a turn that only carries client tool results. */
+    message?: string | undefined;
+    history?: ChatMessage[];
+    clientTools?: ClientTool[];
+    signal?: AbortSignal;
+    onEvent?: (e: AgentEvent) => void;
+  }
+
   /** Runs to the end; `onEvent` may abort mid-run. Anything thrown but an AgentError fails the test. */
-  async function collect(
-    agent: Agent,
-    {
-      message = 'hi',
-      history = [],
-      signal = new AbortController().signal,
-      onEvent,
-    }: { message?: string; history?: ChatMessage[]; signal?: AbortSignal; onEvent?: (e: AgentEvent) => void } = {},
-  ): Promise<Outcome> {
+  async function collect(agent: Agent, options: RunOptions = {}): Promise<Outcome> {
+    const { history = [], clientTools, signal = new AbortController().signal, onEvent } = options;
+    const message = 'message' in options ? options.message : 'hi';
     const events: AgentEvent[] = [];
     const started = performance.now();
     try {
-      for await (const event of agent.run({ history, message, signal })) {
+      for await (const event of agent.run({ history, message, clientTools, signal })) {
         events.push(event);
         onEvent?.(event);
       }
@@ -439,17 +520,36 @@ describe('createAgent with a scripted model', () => {
     }
   }
 
-  const finish = (input: number, output: number): AgentEvent => ({
+  const usage = (input: number, output: number) => ({ input_tokens: input, output_tokens: output, total_tokens: input + output });
+  const finish = (input: number, output: number, finish_reason: Exclude<FinishReason, 'error'> = 'stop'): AgentEvent => ({
     type: 'finish',
-    usage: { input_tokens: input, output_tokens: output, total_tokens: input + output },
+    usage: usage(input, output),
+    finish_reason,
   });
+  /** A step's end with the scripted model's default usage unless told. */
+  const stepFinish = (step: number, finish_reason: StepFinishReason, input = 10, output = 5): AgentEvent => ({
+    type: 'step_finish',
+    step,
+    finish_reason,
+    usage: usage(input, output),
+  });
+  const types = (events: AgentEvent[]) => events.map((e) => e.type);
+  const resultsOf = (events: AgentEvent[]) => events.flatMap((e) => (e.type === 'tool_result' ? [[e.id, e.result] as const] : []));
+  const errorText = (result: unknown) => String((result as { error?: unknown } | undefined)?.error);
 
   describe('replies and the tool loop', () => {
-    test('text deltas stream as tokens, then one finish with the usage', async () => {
+    test('text deltas stream as tokens inside one step, then one finish with the usage', async () => {
       const { model, agent } = setup([{ text: ['Hel', 'lo', ' there'], usage: { input: 3, output: 2 } }]);
       const { events, error } = await collect(agent);
       assert.equal(error, undefined);
-      assert.deepEqual(events, [{ type: 'token', content: 'Hel' }, { type: 'token', content: 'lo' }, { type: 'token', content: ' there' }, finish(3, 2)]);
+      assert.deepEqual(events, [
+        { type: 'step_start', step: 1 },
+        { type: 'token', content: 'Hel' },
+        { type: 'token', content: 'lo' },
+        { type: 'token', content: ' there' },
+        stepFinish(1, 'stop', 3, 2),
+        finish(3, 2),
+      ]);
       assert.equal(model.calls.length, 1);
     });
 
@@ -467,32 +567,45 @@ describe('createAgent with a scripted model', () => {
       assert.deepEqual(plain.calls[0].tools, [], 'no tools unless given');
     });
 
-    test('tool loop: the call runs, its result is yielded and sent back in the next step', async () => {
-      const { model, agent } = setup([{ toolCalls: [{ id: 'c1', name: 'add', arguments: { a: 2, b: 3 } }] }, { text: 'It is 5.' }]);
+    test('tool loop: step events frame each model call; the tool result follows its step and goes back in the next call', async () => {
+      const { model, agent } = setup([
+        { text: 'Let me add. ', toolCalls: [{ id: 'c1', name: 'add', arguments: { a: 2, b: 3 } }], usage: { input: 100, output: 7 } },
+        { text: 'It is 5.', usage: { input: 130, output: 9 } },
+      ]);
       const { events, error } = await collect(agent, { message: '2+3?' });
       assert.equal(error, undefined);
-      assert.deepEqual(events.slice(0, -1), [
+      assert.deepEqual(events, [
+        { type: 'step_start', step: 1 },
+        { type: 'token', content: 'Let me add. ' },
+        { type: 'tool_call_delta', id: 'c1', name: 'add', arguments_delta: '{"a":2,"b":3}' },
         { type: 'tool_call', id: 'c1', name: 'add', arguments: { a: 2, b: 3 } },
+        stepFinish(1, 'tool_calls', 100, 7),
         { type: 'tool_result', id: 'c1', name: 'add', result: 5 },
+        { type: 'step_start', step: 2 },
         { type: 'token', content: 'It is 5.' },
+        stepFinish(2, 'stop', 130, 9),
+        finish(230, 16),
       ]);
       assert.equal(model.calls.length, 2);
-      assert.deepEqual(model.calls[1]?.transcript, [SYSTEM, 'user: 2+3?', 'assistant calls add#c1({"a":2,"b":3})', 'tool add#c1: 5']);
+      assert.deepEqual(model.calls[1]?.transcript, [
+        SYSTEM,
+        'user: 2+3?',
+        'assistant: Let me add. ',
+        'assistant calls add#c1({"a":2,"b":3})',
+        'tool add#c1: 5',
+      ]);
     });
 
     test('a tool that throws becomes a tool_result {error} the model reads; the loop goes on', async () => {
       const { model, agent } = setup([{ toolCalls: [{ id: 'b1', name: 'boom', arguments: {} }] }, { text: 'That failed.' }]);
       const { events, error } = await collect(agent);
       assert.equal(error, undefined);
-      assert.deepEqual(events.slice(0, 3), [
-        { type: 'tool_call', id: 'b1', name: 'boom', arguments: {} },
-        { type: 'tool_result', id: 'b1', name: 'boom', result: { error: 'kaboom' } },
-        { type: 'token', content: 'That failed.' },
-      ]);
-      assert.deepEqual(model.calls[1]?.transcript.slice(2), ['assistant calls boom#b1({})', 'tool boom#b1 error: kaboom']);
+      assert.deepEqual(resultsOf(events), [['b1', { error: 'kaboom' }]]);
+      assert.deepEqual(events.at(-3), { type: 'token', content: 'That failed.' });
+      assert.deepEqual(model.calls[1]?.transcript.slice(2), ['assistant calls boom#b1({})', 'tool boom#b1: {"error":"kaboom"}']);
     });
 
-    test('two tool calls in one step: both run, both results go back in one next call', async () => {
+    test('two tool calls in one step: both run, both results go back in one next call, in call order', async () => {
       const { model, agent } = setup([
         {
           text: 'Adding twice. ',
@@ -512,10 +625,9 @@ describe('createAgent with a scripted model', () => {
           { type: 'tool_call', id: 'y', name: 'add', arguments: { a: 20, b: 22 } },
         ],
       );
-      const results = events.filter((e) => e.type === 'tool_result').sort((p, q) => p.id.localeCompare(q.id));
-      assert.deepEqual(results, [
-        { type: 'tool_result', id: 'x', name: 'add', result: 2 },
-        { type: 'tool_result', id: 'y', name: 'add', result: 42 },
+      assert.deepEqual(resultsOf(events), [
+        ['x', 2],
+        ['y', 42],
       ]);
       assert.equal(model.calls.length, 2);
       assert.deepEqual(model.calls[1]?.transcript.slice(2), [
@@ -526,32 +638,53 @@ describe('createAgent with a scripted model', () => {
         'tool add#y: 42',
       ]);
       assert.equal(model.calls[1].prompt.filter((m) => m.role === 'assistant').length, 1, 'both calls in one assistant message');
+      assert.equal(model.calls[1].prompt.filter((m) => m.role === 'tool').length, 1, 'both results in one tool message');
     });
 
-    test('an unknown tool or malformed arguments become tool_result {error}; the loop goes on', async () => {
-      const { model, agent } = setup([
-        {
-          toolCalls: [
-            { id: 'u', name: 'nope', arguments: {} },
-            { id: 'j', name: 'add', arguments: '{"a": 1,' },
-            { id: 'v', name: 'add', arguments: { a: 'one', b: 2 } },
-          ],
+    test('an unknown tool, malformed JSON or input failing the schema become tool_result {error} naming the tool; the loop goes on', async () => {
+      let executed = 0;
+      const strict = tool({
+        inputSchema: z.object({ n: z.number().int() }),
+        execute: ({ n }) => {
+          executed++;
+          return n;
         },
-        { text: 'Sorry.' },
-      ]);
+      });
+      const { model, agent } = setup(
+        [
+          {
+            toolCalls: [
+              { id: 'u', name: 'nope', arguments: {} },
+              { id: 'j', name: 'add', arguments: '{"a": 1,' },
+              { id: 'v', name: 'add', arguments: { a: 'one', b: 2 } },
+              { id: 's', name: 'strict', arguments: { n: 1.5 } },
+            ],
+          },
+          { text: 'Sorry.' },
+        ],
+        { tools: { ...tools, strict } },
+      );
       const { events, error } = await collect(agent);
       assert.equal(error, undefined);
-      const errors = new Map(events.flatMap((e) => (e.type === 'tool_result' ? [[e.id, e.result] as const] : [])));
-      assert.equal(errors.size, 3);
-      assert.match(String((errors.get('u') as { error?: unknown } | undefined)?.error), /unavailable tool 'nope'/);
-      assert.match(String((errors.get('j') as { error?: unknown } | undefined)?.error), /Invalid input for tool add/);
-      assert.match(String((errors.get('v') as { error?: unknown } | undefined)?.error), /Invalid input for tool add/);
+      const results = new Map(resultsOf(events));
+      assert.equal(results.size, 4);
+      assert.match(errorText(results.get('u')), /Unknown tool 'nope'/);
+      assert.match(errorText(results.get('j')), /Invalid arguments for add: .*not valid JSON/);
+      assert.match(errorText(results.get('v')), /Invalid arguments for add:/);
+      assert.match(errorText(results.get('v')), /"a"/, 'names the field');
+      assert.match(errorText(results.get('s')), /Invalid arguments for strict:/);
+      assert.equal(executed, 0, 'input is checked before the tool runs');
+      assert.deepEqual(
+        events.flatMap((e) => (e.type === 'tool_call' && e.id === 'j' ? [e.arguments] : [])),
+        ['{"a": 1,'],
+        'malformed arguments are reported as the text the model wrote',
+      );
       assert.equal(model.calls.length, 2);
-      assert.equal(model.calls[1]?.transcript.filter((l) => / error: /.test(l)).length, 3, 'the model reads all three errors');
-      assert.deepEqual(events.at(-2), { type: 'token', content: 'Sorry.' });
+      assert.equal(model.calls[1]?.transcript.filter((l) => /^tool .*: \{"error":/.test(l)).length, 4, 'the model reads all four errors');
+      assert.deepEqual(events.at(-3), { type: 'token', content: 'Sorry.' });
     });
 
-    test('usage is summed over every step of the loop', async () => {
+    test('usage: each step_finish has its own step, the finish sums them', async () => {
       const { agent } = setup([
         { toolCalls: [{ name: 'add', arguments: { a: 1, b: 2 } }], usage: { input: 100, output: 7 } },
         { toolCalls: [{ name: 'add', arguments: { a: 3, b: 4 } }], usage: { input: 130, output: 9 } },
@@ -559,6 +692,14 @@ describe('createAgent with a scripted model', () => {
       ]);
       const { events, error } = await collect(agent);
       assert.equal(error, undefined);
+      assert.deepEqual(
+        events.filter((e) => e.type === 'step_finish'),
+        [stepFinish(1, 'tool_calls', 100, 7), stepFinish(2, 'tool_calls', 130, 9), stepFinish(3, 'stop', 160, 4)],
+      );
+      assert.deepEqual(
+        events.filter((e) => e.type === 'step_start'),
+        [1, 2, 3].map((step) => ({ type: 'step_start', step })),
+      );
       assert.deepEqual(
         events.filter((e) => e.type === 'finish'),
         [finish(390, 20)],
@@ -570,34 +711,270 @@ describe('createAgent with a scripted model', () => {
     test('a provider that reports no token counts gives zeros, not NaN', async () => {
       const { agent } = setup([{ text: 'hi', usage: { input: undefined, output: undefined } }]);
       const { events } = await collect(agent);
-      assert.deepEqual(events.at(-1), finish(0, 0));
+      assert.deepEqual(events.slice(-2), [stepFinish(1, 'stop', 0, 0), finish(0, 0)]);
     });
 
-    test('maxSteps caps the loop: the last step’s tools run, no model call follows', async () => {
+    test('maxSteps caps the loop: the last step’s tools run, no model call follows, and the turn ends with max_steps', async () => {
       const again: ScriptedReply = { toolCalls: [{ name: 'add', arguments: { a: 1, b: 1 } }] };
       const { model, agent } = setup([again, again, again], { maxSteps: 2 });
       const { events, error } = await collect(agent);
       assert.equal(error, undefined);
-      assert.deepEqual(
-        events.map((e) => e.type),
-        ['tool_call', 'tool_result', 'tool_call', 'tool_result', 'finish'],
-      );
+      const step = ['step_start', 'tool_call_delta', 'tool_call', 'step_finish', 'tool_result'];
+      assert.deepEqual(types(events), [...step, ...step, 'finish']);
+      assert.deepEqual(events.at(-1), finish(20, 10, 'max_steps'));
+      assert.deepEqual(resultsOf(events), [
+        ['call_0_0', 2],
+        ['call_1_0', 2],
+      ]);
       assert.equal(model.calls.length, 2);
       assert.equal(model.remaining, 1);
     });
 
-    test('a step cut off at the length limit: its tool calls are reported but not run, and the loop stops', async () => {
+    test('a reply within maxSteps ends with stop, even on the last step', async () => {
+      const { events } = await collect(setup([{ toolCalls: [{ name: 'add', arguments: { a: 1, b: 1 } }] }, { text: '2' }], { maxSteps: 2 }).agent);
+      assert.deepEqual(events.at(-1), finish(20, 10, 'stop'));
+    });
+
+    test('a model stopped by its length limit or its content filter ends the turn with length / content_filter', async () => {
+      for (const [finishReason, reason] of [
+        ['length', 'length'],
+        ['content-filter', 'content_filter'],
+      ] as const) {
+        const { events, error } = await collect(setup([{ text: 'Cut sho', finishReason }]).agent);
+        assert.equal(error, undefined);
+        assert.deepEqual(events.slice(-2), [stepFinish(1, reason), finish(10, 5, reason)], finishReason);
+      }
+    });
+
+    test('a step cut off by the length limit or the content filter: its tool calls are reported but not run, and the turn ends', async () => {
+      for (const [finishReason, reason] of [
+        ['length', 'length'],
+        ['content-filter', 'content_filter'],
+      ] as const) {
+        const { model, agent } = setup([
+          { text: 'Let me add', toolCalls: [{ id: 'c', name: 'add', arguments: { a: 1, b: 1 } }], finishReason },
+          { text: 'never' },
+        ]);
+        const { events, error } = await collect(agent);
+        assert.equal(error, undefined);
+        assert.deepEqual(types(events), ['step_start', 'token', 'tool_call_delta', 'tool_call', 'step_finish', 'finish'], finishReason);
+        assert.deepEqual(events.slice(-2), [stepFinish(1, reason), finish(10, 5, reason)]);
+        assert.equal(model.calls.length, 1);
+      }
+    });
+
+    test('a provider that says stop after tool calls still gets its tools run', async () => {
+      const { model, agent } = setup([{ toolCalls: [{ id: 'c', name: 'add', arguments: { a: 1, b: 1 } }], finishReason: 'stop' }, { text: '2' }]);
+      const { events, error } = await collect(agent);
+      assert.equal(error, undefined);
+      assert.deepEqual(resultsOf(events), [['c', 2]]);
+      assert.deepEqual(
+        events.find((e) => e.type === 'step_finish'),
+        stepFinish(1, 'tool_calls'),
+      );
+      assert.equal(model.calls.length, 2);
+    });
+
+    test('a model that finishes with error fails upstream_error after its step_finish', async () => {
+      const { events, error } = await collect(setup([{ text: 'Hm', finishReason: 'error' }]).agent);
+      assert.equal(error?.code, 'upstream_error');
+      assert.deepEqual(events.at(-1), stepFinish(1, 'error'));
+    });
+
+    test('a tool the provider runs itself is reported as tool_call and tool_result, and not run here', async () => {
       const { model, agent } = setup([
-        { text: 'Let me add', toolCalls: [{ id: 'c', name: 'add', arguments: { a: 1, b: 1 } }], finishReason: 'length' },
+        { toolCalls: [{ id: 'w', name: 'web_search', arguments: { query: 'news' }, providerResult: { hits: 3 } }] },
         { text: 'never' },
       ]);
       const { events, error } = await collect(agent);
       assert.equal(error, undefined);
-      assert.deepEqual(
-        events.map((e) => e.type),
-        ['token', 'tool_call', 'finish'],
-      );
+      assert.deepEqual(events, [
+        { type: 'step_start', step: 1 },
+        { type: 'tool_call_delta', id: 'w', name: 'web_search', arguments_delta: '{"query":"news"}' },
+        { type: 'tool_call', id: 'w', name: 'web_search', arguments: { query: 'news' } },
+        stepFinish(1, 'stop'),
+        { type: 'tool_result', id: 'w', name: 'web_search', result: { hits: 3 } },
+        finish(10, 5),
+      ]);
       assert.equal(model.calls.length, 1);
+    });
+  });
+
+  describe('concurrent tool calls', () => {
+    test('the calls of one step run at once; results go out in call order although the later call finishes first', async () => {
+      const finished: string[] = [];
+      let secondDone = (): void => {};
+      const second = new Promise<void>((resolve) => (secondDone = resolve));
+      // Run one after the other, `waits` would never see `second` finish: it would answer 'alone'.
+      const waits = tool({
+        inputSchema: z.object({}),
+        execute: async () => {
+          const met = await Promise.race([second.then(() => true), sleep(3000, false)]);
+          finished.push('waits');
+          return met ? 'met' : 'alone';
+        },
+      });
+      const quick = tool({
+        inputSchema: z.object({}),
+        execute: async () => {
+          await sleep(10);
+          finished.push('quick');
+          secondDone();
+          return 'done';
+        },
+      });
+      const { model, agent } = setup(
+        [
+          {
+            toolCalls: [
+              { id: 'w', name: 'waits', arguments: {} },
+              { id: 'q', name: 'quick', arguments: {} },
+            ],
+          },
+          { text: 'ok' },
+        ],
+        { tools: { waits, quick } },
+      );
+      const { events, error } = await collect(agent);
+      assert.equal(error, undefined);
+      assert.deepEqual(finished, ['quick', 'waits']);
+      assert.deepEqual(resultsOf(events), [
+        ['w', 'met'],
+        ['q', 'done'],
+      ]);
+      assert.deepEqual(model.calls[1]?.transcript.slice(-2), ['tool waits#w: "met"', 'tool quick#q: "done"']);
+    });
+
+    test('two slow tools of one step take about as long as one of them, not the sum', async () => {
+      const at = new Map<string, number>();
+      const { agent } = setup([
+        {
+          toolCalls: [
+            { id: 'a', name: 'slow', arguments: { ms: 400 } },
+            { id: 'b', name: 'slow', arguments: { ms: 400 } },
+          ],
+        },
+        { text: 'ok' },
+      ]);
+      const { error } = await collect(agent, {
+        onEvent: (e) => {
+          if (e.type === 'step_finish' || e.type === 'tool_result') at.set(e.type === 'step_finish' ? `step ${e.step}` : e.id, performance.now());
+        },
+      });
+      assert.equal(error, undefined);
+      const took = at.get('b')! - at.get('step 1')!;
+      assert.ok(took >= 390, `both slept (${Math.round(took)} ms)`);
+      assert.ok(took < 750, `they ran side by side: one after the other takes at least 800 ms (${Math.round(took)} ms)`);
+    });
+  });
+
+  describe('tool_call_delta', () => {
+    test("a call's argument deltas come in order, each with its call's id and name, before the complete tool_call", async () => {
+      const { agent } = setup([
+        {
+          toolCalls: [
+            { id: 'c1', name: 'add', arguments: { a: 2, b: 3 }, deltas: ['{"a"', ':2,"b":', '3}'] },
+            { id: 'c2', name: 'slow', arguments: { ms: 1 }, deltas: ['{"ms":', '1}'] },
+          ],
+        },
+        { text: 'ok' },
+      ]);
+      const { events, error } = await collect(agent);
+      assert.equal(error, undefined);
+      for (const [id, name, args] of [
+        ['c1', 'add', { a: 2, b: 3 }],
+        ['c2', 'slow', { ms: 1 }],
+      ] as const) {
+        const deltas = events.flatMap((e, i) => (e.type === 'tool_call_delta' && e.id === id ? [{ i, e }] : []));
+        assert.ok(deltas.every(({ e }) => e.name === name));
+        assert.deepEqual(JSON.parse(deltas.map(({ e }) => e.arguments_delta).join('')), args);
+        const call = events.findIndex((e) => e.type === 'tool_call' && e.id === id);
+        assert.ok(deltas.length > 1 && deltas.every(({ i }) => i < call), `${id}: the deltas precede the tool_call`);
+      }
+      assert.deepEqual(
+        events.flatMap((e) => (e.type === 'tool_call_delta' ? [e.arguments_delta] : [])),
+        ['{"a"', ':2,"b":', '3}', '{"ms":', '1}'],
+      );
+    });
+
+    test('deltas go out as the model writes them, not when its step ends', async () => {
+      const { model, agent } = setup([{ toolCalls: [{ id: 'c', name: 'add', arguments: { a: 1, b: 1 }, deltas: ['{"a":1,', '"b":1}'] }], delayMs: 50 }]);
+      const controller = new AbortController();
+      const { events, error } = await collect(agent, {
+        signal: controller.signal,
+        onEvent: (e) => {
+          if (e.type === 'tool_call_delta') controller.abort();
+        },
+      });
+      assert.equal(error?.code, 'aborted');
+      assert.deepEqual(events, [
+        { type: 'step_start', step: 1 },
+        { type: 'tool_call_delta', id: 'c', name: 'add', arguments_delta: '{"a":1,' },
+      ]);
+      assert.equal(model.calls[0]?.aborted, true, 'the model was still writing the call');
+    });
+  });
+
+  describe('client tools', () => {
+    const calls: ScriptedReply = {
+      toolCalls: [
+        { id: 's', name: 'add', arguments: { a: 1, b: 2 } },
+        { id: 'c', name: 'get_location', arguments: { precise: true } },
+      ],
+    };
+
+    test("are offered with their JSON Schema; calling one ends the turn with tool_calls and the call pending, after the step's server tools ran", async () => {
+      const { model, agent } = setup([calls, { text: 'never' }]);
+      const { events, error } = await collect(agent, { clientTools: [getLocation] });
+      assert.equal(error, undefined);
+      assert.deepEqual(model.calls[0]?.tools, ['add', 'boom', 'slow', 'get_location']);
+      assert.deepEqual(
+        model.calls[0].options.tools?.find((t) => t.name === 'get_location'),
+        { type: 'function', name: 'get_location', description: getLocation.description, inputSchema: getLocation.parameters },
+      );
+      assert.deepEqual(types(events), ['step_start', 'tool_call_delta', 'tool_call_delta', 'tool_call', 'tool_call', 'step_finish', 'tool_result', 'finish']);
+      assert.deepEqual(
+        events.filter((e) => e.type === 'tool_call').map((e) => e.id),
+        ['s', 'c'],
+      );
+      assert.deepEqual(resultsOf(events), [['s', 3]], 'the server tool ran; the client tool is pending');
+      assert.deepEqual(events.at(-1), finish(10, 5, 'tool_calls'));
+      assert.equal(model.calls.length, 1);
+    });
+
+    test('a turn without a message sends the stored calls and the client’s results to the model, and goes on', async () => {
+      const { model, agent } = setup([calls, { text: 'In Oslo; and 3.' }]);
+      const first = await collect(agent, { message: 'Where am I, and 1+2?', clientTools: [getLocation] });
+      const transcript = new Transcript();
+      const stored = first.events.flatMap((e) => transcript.add(e));
+      stored.push(...transcript.finish(false));
+      const history: ChatMessage[] = [
+        { role: 'user', content: 'Where am I, and 1+2?' },
+        ...stored,
+        { role: 'tool', tool_call_id: 'c', name: 'get_location', result: { city: 'Oslo' } },
+      ];
+
+      const { events, error } = await collect(agent, { message: undefined, history, clientTools: [getLocation] });
+      assert.equal(error, undefined);
+      assert.deepEqual(model.calls[1]?.transcript, [
+        SYSTEM,
+        'user: Where am I, and 1+2?',
+        'assistant calls add#s({"a":1,"b":2})',
+        'assistant calls get_location#c({"precise":true})',
+        'tool add#s: 3',
+        'tool get_location#c: {"city":"Oslo"}',
+      ]);
+      assert.equal(model.calls[1].prompt.at(-1)?.role, 'tool', 'no user message is added');
+      assert.deepEqual(types(events), ['step_start', 'token', 'step_finish', 'finish']);
+      assert.deepEqual(events.at(-1), finish(10, 5, 'stop'));
+    });
+
+    test("one named like an agent's own tool is not offered twice: the agent's tool runs", async () => {
+      const { model, agent } = setup([{ toolCalls: [{ id: 'a', name: 'add', arguments: { a: 1, b: 1 } }] }, { text: '2' }]);
+      const { events } = await collect(agent, { clientTools: [{ name: 'add', parameters: { type: 'object' } }] });
+      assert.deepEqual(model.calls[0]?.tools, ['add', 'boom', 'slow']);
+      assert.deepEqual(resultsOf(events), [['a', 2]]);
+      assert.deepEqual(events.at(-1), finish(20, 10, 'stop'));
     });
   });
 
@@ -650,9 +1027,17 @@ describe('createAgent with a scripted model', () => {
     test('abort mid-stream: AgentError(aborted) after the tokens so far; the model call is aborted', async () => {
       const { model, agent } = setup([{ text: 'Partial', hang: true }]);
       const controller = new AbortController();
-      const { events, error } = await collect(agent, { signal: controller.signal, onEvent: () => controller.abort() });
+      const { events, error } = await collect(agent, {
+        signal: controller.signal,
+        onEvent: (e) => {
+          if (e.type === 'token') controller.abort();
+        },
+      });
       assert.equal(error?.code, 'aborted');
-      assert.deepEqual(events, [{ type: 'token', content: 'Partial' }]);
+      assert.deepEqual(events, [
+        { type: 'step_start', step: 1 },
+        { type: 'token', content: 'Partial' },
+      ]);
       assert.equal(model.calls.length, 1);
       assert.equal(model.calls[0]?.aborted, true);
     });
@@ -676,37 +1061,88 @@ describe('createAgent with a scripted model', () => {
       assert.equal(model.calls.length, 0);
     });
 
-    test("abort while a tool runs: the tool's signal fires and no further model call is made", async () => {
+    test("abort while tools run: every tool's signal fires, no result goes out and no further model call is made", async () => {
       slowSignals.length = 0;
-      const { model, agent } = setup([{ toolCalls: [{ id: 's', name: 'slow', arguments: { ms: 10_000 } }] }, { text: 'never' }]);
+      const { model, agent } = setup([
+        {
+          toolCalls: [
+            { id: 's1', name: 'slow', arguments: { ms: 10_000 } },
+            { id: 's2', name: 'slow', arguments: { ms: 10_000 } },
+          ],
+        },
+        { text: 'never' },
+      ]);
       const controller = new AbortController();
       const { events, error, ms } = await collect(agent, {
         signal: controller.signal,
         onEvent: (e) => {
-          if (e.type === 'tool_call') setTimeout(() => controller.abort(), 20);
+          if (e.type === 'step_finish') setTimeout(() => controller.abort(), 20);
         },
       });
       assert.equal(error?.code, 'aborted');
       assert.ok(ms < 5000, `stopped promptly (${Math.round(ms)} ms)`);
-      assert.deepEqual(
-        events.map((e) => e.type),
-        ['tool_call'],
-      );
-      assert.equal(slowSignals.length, 1);
-      assert.equal(slowSignals[0]?.aborted, true);
+      assert.deepEqual(types(events), ['step_start', 'tool_call_delta', 'tool_call_delta', 'tool_call', 'tool_call', 'step_finish']);
+      assert.equal(slowSignals.length, 2);
+      assert.ok(slowSignals.every((s) => s.aborted));
       assert.equal(model.calls.length, 1);
       assert.equal(model.remaining, 1);
+    });
+
+    test('a tool that ignores its signal is not waited for once the run is aborted', async () => {
+      const stubborn = tool({ inputSchema: z.object({}), execute: () => sleep(3000, 'late') });
+      const { agent } = setup([{ toolCalls: [{ name: 'stubborn', arguments: {} }] }, { text: 'never' }], { tools: { stubborn } });
+      const controller = new AbortController();
+      const { error, ms } = await collect(agent, {
+        signal: controller.signal,
+        onEvent: (e) => {
+          if (e.type === 'step_finish') setTimeout(() => controller.abort(), 20);
+        },
+      });
+      assert.equal(error?.code, 'aborted');
+      assert.ok(ms < 2500, `did not wait for the tool (${Math.round(ms)} ms)`);
+    });
+
+    test('abort during the backoff before a retry: AgentError(aborted) at once, no further model call', async () => {
+      const { model, agent } = setup([{ reject: httpError(503, { 'retry-after-ms': '10000' }) }, { text: 'never' }], { maxRetries: 2 });
+      const controller = new AbortController();
+      const run = collect(agent, { signal: controller.signal });
+      await model.waitForCall(1);
+      await sleep(30);
+      controller.abort();
+      const { events, error, ms } = await run;
+      assert.equal(error?.code, 'aborted');
+      assert.ok(ms < 5000, `did not wait out the backoff (${Math.round(ms)} ms)`);
+      assert.deepEqual(events, [{ type: 'step_start', step: 1 }]);
+      assert.equal(model.calls.length, 1);
     });
 
     test('a consumer that stops iterating early aborts the model call', async () => {
       const { model, agent } = setup([{ text: 'Partial', hang: true }]);
       for await (const event of agent.run({ history: [], message: 'hi', signal: new AbortController().signal })) {
-        assert.equal(event.type, 'token');
-        break;
+        if (event.type === 'token') break;
       }
       await sleep(10);
       const call = model.calls[0];
       assert.ok(call?.aborted === true || call?.cancelled === true, 'the model call was aborted or its stream cancelled');
+    });
+
+    test('a consumer that stops iterating while a tool still runs aborts that tool', async () => {
+      slowSignals.length = 0;
+      const { agent } = setup([
+        {
+          toolCalls: [
+            { id: 'quick', name: 'slow', arguments: { ms: 1 } },
+            { id: 'long', name: 'slow', arguments: { ms: 10_000 } },
+          ],
+        },
+      ]);
+      const started = performance.now();
+      for await (const event of agent.run({ history: [], message: 'hi', signal: new AbortController().signal })) {
+        if (event.type === 'tool_result') break;
+      }
+      assert.ok(performance.now() - started < 5000, 'did not wait for the long tool');
+      assert.equal(slowSignals.length, 2);
+      assert.ok(slowSignals.every((s) => s.aborted));
     });
   });
 
@@ -715,7 +1151,10 @@ describe('createAgent with a scripted model', () => {
       const { model, agent } = setup([{ text: 'Thinking', hang: true }], { timeoutMs: 50 });
       const { events, error, ms } = await collect(agent);
       assert.equal(error?.code, 'upstream_timeout');
-      assert.deepEqual(events, [{ type: 'token', content: 'Thinking' }]);
+      assert.deepEqual(events, [
+        { type: 'step_start', step: 1 },
+        { type: 'token', content: 'Thinking' },
+      ]);
       assert.ok(ms >= 45 && ms < 2000, `timed out after ~50 ms (${Math.round(ms)} ms)`);
       assert.equal(model.calls[0]?.aborted, true);
       assert.ok(model.calls[0].abortReason instanceof AgentError);
@@ -726,7 +1165,7 @@ describe('createAgent with a scripted model', () => {
       const { agent } = setup([{ hang: true }], { timeoutMs: 30 });
       const { events, error } = await collect(agent);
       assert.equal(error?.code, 'upstream_timeout');
-      assert.deepEqual(events, []);
+      assert.deepEqual(events, [{ type: 'step_start', step: 1 }]);
     });
 
     test('steady parts each within timeoutMs never time out, however long the whole reply takes', async () => {
@@ -738,15 +1177,43 @@ describe('createAgent with a scripted model', () => {
       assert.equal(events.flatMap((e) => (e.type === 'token' ? [e.content] : [])).join(''), pieces.join(''));
     });
 
-    test('time spent running a tool is not model silence', async () => {
-      const { model, agent } = setup([{ toolCalls: [{ id: 's', name: 'slow', arguments: { ms: 250 } }] }, { text: 'done' }], { timeoutMs: 100 });
+    test('time spent running tools is not model silence', async () => {
+      const { model, agent } = setup(
+        [
+          {
+            toolCalls: [
+              { id: 's', name: 'slow', arguments: { ms: 250 } },
+              { id: 't', name: 'slow', arguments: { ms: 300 } },
+            ],
+          },
+          { text: 'done' },
+        ],
+        { timeoutMs: 100 },
+      );
       const { events, error } = await collect(agent);
       assert.equal(error, undefined);
-      assert.deepEqual(
-        events.find((e) => e.type === 'tool_result'),
-        { type: 'tool_result', id: 's', name: 'slow', result: { slept: 250 } },
-      );
+      assert.deepEqual(resultsOf(events), [
+        ['s', { slept: 250 }],
+        ['t', { slept: 300 }],
+      ]);
       assert.equal(model.calls.length, 2);
+    });
+
+    test('time spent backing off before a retry is not model silence', async () => {
+      const { model, agent } = setup([{ reject: httpError(503, { 'retry-after-ms': '300' }) }, { text: 'second try' }], { timeoutMs: 50, maxRetries: 1 });
+      const { events, error } = await collect(agent);
+      assert.equal(error, undefined);
+      assert.deepEqual(types(events), ['step_start', 'token', 'step_finish', 'finish']);
+      assert.equal(model.calls.length, 2);
+      assert.ok(model.calls[1]!.startedAt - model.calls[0]!.startedAt >= 290, 'the backoff outlasted timeoutMs');
+    });
+
+    test('the retried call is timed again: silence after the backoff still times out', async () => {
+      const { model, agent } = setup([{ reject: httpError(503, { 'retry-after-ms': '100' }) }, { hang: true }], { timeoutMs: 50, maxRetries: 1 });
+      const { error } = await collect(agent);
+      assert.equal(error?.code, 'upstream_timeout');
+      assert.equal(model.calls.length, 2);
+      assert.equal(model.calls[1]?.aborted, true);
     });
 
     test('a model silent after a tool call, before it finishes the step, still times out', async () => {
@@ -760,24 +1227,16 @@ describe('createAgent with a scripted model', () => {
     });
   });
 
-  describe('model failures', () => {
-    const httpError = (statusCode: number, isRetryable = false): APICallError =>
-      new APICallError({
-        message: 'secret provider detail',
-        url: 'https://llm.example/v1/chat/completions',
-        requestBodyValues: {},
-        statusCode,
-        responseHeaders: { 'retry-after-ms': '0' },
-        responseBody: '{"error":"account 1234 over quota"}',
-        isRetryable,
-      });
-
+  describe('model failures and retries', () => {
     test('an error part fails upstream_error after the tokens so far', async () => {
       const { agent } = setup([{ text: 'So far', error: new Error('boom') }]);
       const { events, error } = await collect(agent);
       assert.equal(error?.code, 'upstream_error');
       assert.equal(error.message, 'The model provider failed');
-      assert.deepEqual(events, [{ type: 'token', content: 'So far' }]);
+      assert.deepEqual(events, [
+        { type: 'step_start', step: 1 },
+        { type: 'token', content: 'So far' },
+      ]);
     });
 
     test('a dropped stream fails upstream_error after the tokens so far', async () => {
@@ -785,6 +1244,7 @@ describe('createAgent with a scripted model', () => {
       const { events, error } = await collect(agent);
       assert.equal(error?.code, 'upstream_error');
       assert.deepEqual(events, [
+        { type: 'step_start', step: 1 },
         { type: 'token', content: 'So ' },
         { type: 'token', content: 'far' },
       ]);
@@ -794,21 +1254,18 @@ describe('createAgent with a scripted model', () => {
       const { model, agent } = setup([{ toolCalls: [{ id: 'c', name: 'add', arguments: { a: 1, b: 1 } }] }, { reject: new Error('down') }]);
       const { events, error } = await collect(agent);
       assert.equal(error?.code, 'upstream_error');
-      assert.deepEqual(
-        events.map((e) => e.type),
-        ['tool_call', 'tool_result'],
-      );
+      assert.deepEqual(types(events), ['step_start', 'tool_call_delta', 'tool_call', 'step_finish', 'tool_result', 'step_start']);
       assert.equal(model.calls.length, 2);
     });
 
-    test('an HTTP error names only its status; 504 is upstream_timeout', async () => {
+    test('an HTTP error names only its status; 504 and 408 are upstream_timeout', async () => {
       for (const [status, code] of [
         [500, 'upstream_error'],
         [401, 'upstream_error'],
         [504, 'upstream_timeout'],
         [408, 'upstream_timeout'],
       ] as const) {
-        const { agent } = setup([{ reject: httpError(status) }]);
+        const { agent } = setup([{ reject: httpError(status, { 'retry-after-ms': '0' }, false) }]);
         const { error } = await collect(agent);
         assert.equal(error?.code, code, `HTTP ${status}`);
         assert.match(error.message, new RegExp(`HTTP ${status}`));
@@ -816,17 +1273,117 @@ describe('createAgent with a scripted model', () => {
       }
     });
 
-    test('a retryable failure is retried up to maxRetries times', async () => {
-      const retried = setup([{ reject: httpError(503, true) }, { text: 'second try' }], { maxRetries: 1 });
+    test('a retryable failure is retried up to maxRetries times, within one step', async () => {
+      const retried = setup(
+        [{ reject: httpError(503, { 'retry-after-ms': '0' }) }, { reject: httpError(503, { 'retry-after-ms': '0' }) }, { text: 'third try' }],
+        {
+          maxRetries: 2,
+        },
+      );
       const ok = await collect(retried.agent);
       assert.equal(ok.error, undefined);
-      assert.deepEqual(ok.events[0], { type: 'token', content: 'second try' });
-      assert.equal(retried.model.calls.length, 2);
+      assert.deepEqual(ok.events, [{ type: 'step_start', step: 1 }, { type: 'token', content: 'third try' }, stepFinish(1, 'stop'), finish(10, 5)]);
+      assert.equal(retried.model.calls.length, 3);
 
-      const once = setup([{ reject: httpError(503, true) }, { text: 'never' }], { maxRetries: 0 });
-      const failed = await collect(once.agent);
+      const short = setup([{ reject: httpError(503, { 'retry-after-ms': '0' }) }, { reject: httpError(503, { 'retry-after-ms': '0' }) }, { text: 'never' }], {
+        maxRetries: 1,
+      });
+      const failed = await collect(short.agent);
       assert.equal(failed.error?.code, 'upstream_error');
-      assert.equal(once.model.calls.length, 1);
+      assert.equal(short.model.calls.length, 2);
+    });
+
+    test('maxRetries: 0 makes one attempt only', async () => {
+      const { model, agent } = setup([{ reject: httpError(503, { 'retry-after-ms': '0' }) }, { text: 'never' }], { maxRetries: 0 });
+      const { error } = await collect(agent);
+      assert.equal(error?.code, 'upstream_error');
+      assert.equal(model.calls.length, 1);
+    });
+
+    test('a failure that is not retryable is not retried', async () => {
+      const { model, agent } = setup([{ reject: httpError(400) }, { text: 'never' }], { maxRetries: 2, retryDelayMs: 1 });
+      const { error } = await collect(agent);
+      assert.equal(error?.code, 'upstream_error');
+      assert.equal(model.calls.length, 1);
+    });
+
+    test('an error part before any output is retried; once output went out, a failure is final', async () => {
+      const early = setup([{ error: httpError(503) }, { text: 'ok' }], { maxRetries: 1, retryDelayMs: 1 });
+      const ok = await collect(early.agent);
+      assert.equal(ok.error, undefined);
+      assert.deepEqual(types(ok.events), ['step_start', 'token', 'step_finish', 'finish']);
+      assert.equal(early.model.calls.length, 2);
+
+      for (const reply of [
+        { text: 'So far', error: httpError(503) },
+        { toolCalls: [{ name: 'add', arguments: { a: 1, b: 1 } }], error: httpError(503) },
+      ]) {
+        const late = setup([reply, { text: 'never' }], { maxRetries: 2, retryDelayMs: 1 });
+        const { error } = await collect(late.agent);
+        assert.equal(error?.code, 'upstream_error');
+        assert.equal(late.model.calls.length, 1, 'not retried after output');
+      }
+    });
+
+    test('without Retry-After the backoff starts at retryDelayMs (with jitter) and doubles', async () => {
+      const { model, agent } = setup([{ reject: httpError(503) }, { reject: httpError(503) }, { text: 'ok' }], { maxRetries: 2, retryDelayMs: 60 });
+      const { error } = await collect(agent);
+      assert.equal(error, undefined);
+      const [a, b, c] = model.calls.map((call) => call.startedAt);
+      assert.ok(b! - a! >= 25, `first backoff at least half of 60 ms (${Math.round(b! - a!)} ms)`);
+      assert.ok(c! - b! >= 55, `second backoff at least half of 120 ms (${Math.round(c! - b!)} ms)`);
+    });
+
+    test("the provider's Retry-After replaces the backoff: retry-after-ms 50 waits at least 50 ms, and not the longer backoff", async () => {
+      for (const retryDelayMs of [0, 10_000]) {
+        const { model, agent } = setup([{ reject: httpError(503, { 'retry-after-ms': '50' }) }, { text: 'ok' }], { maxRetries: 1, retryDelayMs });
+        const { error, ms } = await collect(agent);
+        assert.equal(error, undefined);
+        const waited = model.calls[1]!.startedAt - model.calls[0]!.startedAt;
+        assert.ok(waited >= 48, `waited ${Math.round(waited)} ms (retryDelayMs ${retryDelayMs})`);
+        assert.ok(ms < 4000, `did not wait out retryDelayMs ${retryDelayMs} (${Math.round(ms)} ms)`);
+      }
+    });
+
+    test('a 429 still failing after the retries is upstream_rate_limited with the last Retry-After, in seconds', async () => {
+      const { model, agent } = setup(
+        [{ reject: httpError(429, { 'retry-after-ms': '10' }) }, { reject: httpError(429, { 'retry-after': '7' }) }, { text: 'never' }],
+        {
+          maxRetries: 1,
+        },
+      );
+      const { error } = await collect(agent);
+      assert.equal(error?.code, 'upstream_rate_limited');
+      assert.equal(error.retryAfter, 7);
+      assert.doesNotMatch(error.message, /secret|1234/);
+      assert.equal(model.calls.length, 2);
+
+      const silent = await collect(setup([{ reject: httpError(429) }]).agent);
+      assert.equal(silent.error?.code, 'upstream_rate_limited');
+      assert.equal(silent.error.retryAfter, undefined, 'no Retry-After: none reported');
+    });
+
+    test('a Retry-After longer than maxRetryAfterMs is not waited out: upstream_rate_limited at once, with retryAfter', async () => {
+      for (const [headers, options, retryAfter] of [
+        [{ 'retry-after': '120' }, {}, 120],
+        [{ 'retry-after-ms': '2500' }, { maxRetryAfterMs: 1000 }, 3],
+      ] as const) {
+        const { model, agent } = setup([{ reject: httpError(429, headers) }, { text: 'never' }], { maxRetries: 2, ...options });
+        const { error, ms } = await collect(agent);
+        assert.equal(error?.code, 'upstream_rate_limited');
+        assert.equal(error.retryAfter, retryAfter);
+        assert.equal(model.calls.length, 1);
+        assert.ok(ms < 2000, `failed at once (${Math.round(ms)} ms)`);
+      }
+    });
+
+    test('maxRetries: 0 fails a 429 at once with its retryAfter', async () => {
+      const { model, agent } = setup([{ reject: httpError(429, { 'retry-after': '2' }) }, { text: 'never' }], { maxRetries: 0 });
+      const { error, ms } = await collect(agent);
+      assert.equal(error?.code, 'upstream_rate_limited');
+      assert.equal(error.retryAfter, 2);
+      assert.equal(model.calls.length, 1);
+      assert.ok(ms < 1500, `did not wait (${Math.round(ms)} ms)`);
     });
   });
 

@@ -23,6 +23,7 @@ interface ChatBody {
   run_id: string;
   tool_calls: Array<{ id: string; name: string; arguments: unknown; result: unknown }>;
   usage: { input_tokens: number; output_tokens: number; total_tokens: number };
+  finish_reason: string;
 }
 interface ErrorBody {
   error: { code: string; message: string; request_id: string; details?: unknown };

@@ -12,6 +12,8 @@
  *   ...
  *   model.calls[1]!.transcript; // ['system: …', 'user: …', 'assistant calls add#c1({"a":1,"b":2})', 'tool add#c1: 3']
  */
+import type { JSONValue } from '@ai-sdk/provider';
+import { APICallError } from 'ai';
 import { MockLanguageModelV3 } from 'ai/test';
 
 type CallOptions = MockLanguageModelV3['doStreamCalls'][number];
@@ -26,11 +28,15 @@ export interface ScriptedToolCall {
   name: string;
   /** Sent JSON-encoded; a string is sent as is (so a test can send malformed JSON). */
   arguments: unknown;
+  /** The arguments' text as streamed, one `tool-input-delta` each; must join to the text sent. Default: one delta. */
+  deltas?: string[];
+  /** Set: a tool the provider runs itself (`providerExecuted`); this result streams right after the call. */
+  providerResult?: unknown;
 }
 
 /**
  * One model call's answer: text (a string is one delta, an array one delta per piece), then tool
- * calls, then `finish`, or instead of `finish` one of the endings `error`, `reset`, `hang`.
+ * calls (each as `tool-input-start`, its argument deltas, `tool-input-end`, `tool-call`), then `finish`, or instead of `finish` one of the endings `error`, `reset`, `hang`.
  * `reject` fails the call itself before any part, as a provider does on an HTTP error status.
  */
 export interface ScriptedReply {
@@ -55,6 +61,8 @@ export interface ScriptedReply {
 export interface ScriptedCall {
   /** 0-based position of the call; the reply it got is `replies[index]`. */
   readonly index: number;
+  /** When the call was made (`performance.now()`): the gap between two calls is the backoff. */
+  readonly startedAt: number;
   /** The prompt exactly as the SDK handed it to the model. */
   readonly prompt: PromptMessage[];
   /** The system message's text, if any. */
@@ -134,17 +142,46 @@ export function scriptedModel(replies: readonly ScriptedReply[]): ScriptedModel 
   return new ScriptedModel(replies);
 }
 
+/**
+ * What a provider throws on an HTTP error status, for `reject`: `headers` such as `retry-after`
+ * or `retry-after-ms`; retryable as the AI SDK's providers decide (408, 409, 429, 5xx) unless told.
+ */
+export function httpError(
+  statusCode: number,
+  headers: Record<string, string> = {},
+  isRetryable = [408, 409, 429].includes(statusCode) || statusCode >= 500,
+): APICallError {
+  return new APICallError({
+    message: `HTTP ${statusCode} from the scripted provider (secret account detail)`,
+    url: 'https://llm.example/v1/chat/completions',
+    requestBodyValues: {},
+    statusCode,
+    responseHeaders: headers,
+    responseBody: '{"error":"account 1234 over quota"}',
+    isRetryable,
+  });
+}
+
 function validate(reply: ScriptedReply, i: number): void {
   const endings = (['error', 'reset', 'hang', 'reject'] as const).filter((k) => reply[k] !== undefined);
   if (endings.length > 1) throw new Error(`scripted-model: reply ${i} has more than one ending: ${endings.join(', ')}`);
   if (reply.reject && (reply.text !== undefined || reply.toolCalls))
     throw new Error(`scripted-model: reply ${i} rejects, so it cannot stream text or tool calls`);
+  for (const call of reply.toolCalls ?? []) {
+    if (call.deltas && call.deltas.join('') !== argumentText(call))
+      throw new Error(`scripted-model: reply ${i}: the deltas of ${call.name} do not join to its arguments ${argumentText(call)}`);
+  }
+}
+
+function argumentText(call: ScriptedToolCall): string {
+  return typeof call.arguments === 'string' ? call.arguments : JSON.stringify(call.arguments);
 }
 
 function recordCall(index: number, options: CallOptions, state: { cancelled: boolean }): ScriptedCall {
   const system = options.prompt.find((m) => m.role === 'system');
   return {
     index,
+    startedAt: performance.now(),
     prompt: options.prompt,
     system: system?.content,
     transcript: describePrompt(options.prompt),
@@ -218,13 +255,16 @@ function partsOf(reply: ScriptedReply, index: number): StreamPart[] {
   }
   (reply.toolCalls ?? []).forEach((call, i) => {
     const id = call.id ?? `call_${index}_${i}`;
-    const input = typeof call.arguments === 'string' ? call.arguments : JSON.stringify(call.arguments);
+    const input = argumentText(call);
+    const providerExecuted = 'providerResult' in call ? { providerExecuted: true } : {};
     parts.push(
-      { type: 'tool-input-start', id, toolName: call.name },
-      { type: 'tool-input-delta', id, delta: input },
+      { type: 'tool-input-start', id, toolName: call.name, ...providerExecuted },
+      ...(call.deltas ?? [input]).map((delta): StreamPart => ({ type: 'tool-input-delta', id, delta })),
       { type: 'tool-input-end', id },
-      { type: 'tool-call', toolCallId: id, toolName: call.name, input },
+      { type: 'tool-call', toolCallId: id, toolName: call.name, input, ...providerExecuted },
     );
+    if ('providerResult' in call)
+      parts.push({ type: 'tool-result', toolCallId: id, toolName: call.name, result: call.providerResult as NonNullable<JSONValue> });
   });
   if (reply.error) parts.push({ type: 'error', error: reply.error });
   else if (!reply.reset && !reply.hang) {
