@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# npm run bench [-- --quick] [-- --only a,c] [-- --workers N] [-- --out FILE]
+# npm run bench [-- --quick] [-- --only a,c] [-- --workers N] [-- --out FILE] [-- --baseline]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Holding 10k open streams needs more than the usual 1024 descriptors, on both ends.

@@ -6,6 +6,18 @@
  *   --only a,c,e   run some scenarios
  *   --workers N    worker processes for our service and for the seed's uvicorn (default 1)
  *   --out FILE     where the Markdown report goes (default docs/benchmarks.md; "-" for none)
+ *   --baseline     with --quick, build scenario g's "before" anyway (a full run always builds it)
+ *
+ * Scenarios: a. GET /health; b. POST /chat throughput; c. latency added in front of an HTTP
+ * upstream; d. a 1,000-token stream; e. memory per open SSE stream; f. /chat on a long session;
+ * g. runs: what the run log costs. g compares the service before runs (commit e6bd7c5, built from
+ * its own sources in a temporary git worktree, see lib/baseline.ts) with today's, embedded (the
+ * log in SQLite) and with REDIS_URL (the log in Redis Streams; default redis://127.0.0.1:6379):
+ * b's /chat load and e's memory per open stream for each, with the server's CPU time per /chat
+ * beside req/s (steadier than req/s when the machine is shared). The three take turns, in reverse
+ * order in the second of two rounds so drift in the machine's other load falls on all of them
+ * alike, and each reports its better round. --quick runs one round, without "before" unless
+ * --baseline.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,9 +27,12 @@ import { parseArgs } from 'node:util';
 import { ApiKeys } from '../dist/http/api-keys.js';
 import { createChatModel, openStore } from '../dist/index.js';
 import { streamText } from 'ai';
+import { Redis } from 'ioredis';
+import { buildBaseline, type BaselineBuild } from './lib/baseline.js';
+import { best, takeTurns } from './lib/turns.js';
 import { percentile, sequentialLatency, throughput, type Latency, type RequestSpec, type Throughput } from './lib/load.js';
-import { freePort, sampleRss, signalTree, startServer, type Server } from './lib/processes.js';
-import { holdStreams, measureStreams } from './lib/sse.js';
+import { freePort, sampleRss, startServer, type Server } from './lib/processes.js';
+import { measureStreams, memoryPerStream } from './lib/sse.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -25,11 +40,12 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     workers: { type: 'string', default: '1' },
     out: { type: 'string', default: 'docs/benchmarks.md' },
+    baseline: { type: 'boolean', default: false },
   },
 });
 const quick = args.quick;
 const workers = Number(args.workers);
-const only = new Set((args.only ?? 'a,b,c,d,e,f').split(',').map((s) => s.trim()));
+const only = new Set((args.only ?? 'a,b,c,d,e,f,g').split(',').map((s) => s.trim()));
 const KEY = 'bench-key';
 const PY = '/usr/bin/python3';
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -42,7 +58,11 @@ const plan = {
   hold: quick ? [50] : [1000, 5000, 10_000],
   growth: quick ? [0, 10, 100] : [0, 1000, 10_000],
   growthCount: quick ? 20 : 500,
+  runsHold: quick ? 50 : 1000,
+  runsRounds: quick ? 1 : 2,
 };
+/** The last commit before runs (issue 9): scenario g's "before". */
+const BEFORE_RUNS = 'e6bd7c5';
 
 interface Row {
   scenario: string;
@@ -55,24 +75,35 @@ interface Row {
   ratio: string;
 }
 const rows: Row[] = [];
-const checks: Array<{ target: string; measured: string; ok: boolean }> = [];
+/** `ok` undefined: nothing to compare (the report says n/a). */
+const checks: Array<{ target: string; measured: string; ok: boolean | undefined }> = [];
 const tmp = mkdtempSync(join(os.tmpdir(), 'agent-api-bench-'));
 
 const ms = (n: number) => (Number.isFinite(n) ? `${n < 10 ? n.toFixed(2) : n.toFixed(1)} ms` : '—');
 const num = (n: number) => Math.round(n).toLocaleString('en-US');
-const mb = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MB`;
+const mb = (b: number) => (Number.isFinite(b) ? `${(b / 1024 / 1024).toFixed(0)} MB` : '—');
 const x = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
+const kb = (b: number) => `${(b / 1024).toFixed(1)} KB`;
 
 // ---------------------------------------------------------------------------------------------
 // The servers
 
 let dbCounter = 0;
 async function ours(env: Record<string, string> = {}, entry: 'bench' | 'main' = 'bench'): Promise<Server> {
+  return agentApi(entry === 'bench' ? ['--expose-gc', join(ROOT, 'bench/servers/agent-server.mjs')] : [join(ROOT, 'dist/main.js')], env);
+}
+
+/** Our service from another build: `script` is that build's bench server (see lib/baseline.ts). */
+async function oursFrom(script: string, env: Record<string, string> = {}): Promise<Server> {
+  return agentApi(['--expose-gc', script], env);
+}
+
+async function agentApi(args: string[], env: Record<string, string>): Promise<Server> {
   const port = await freePort();
   return startServer({
     name: 'agent-api',
     command: process.execPath,
-    args: entry === 'bench' ? ['--expose-gc', join(ROOT, 'bench/servers/agent-server.mjs')] : [join(ROOT, 'dist/main.js')],
+    args,
     env: {
       PORT: String(port),
       HOST: '127.0.0.1',
@@ -144,6 +175,7 @@ async function withServer<T>(start: Promise<Server>, run: (s: Server) => Promise
 
 const chatBody = JSON.stringify({ message: 'What is 2+2?' });
 const jsonHeaders = { 'content-type': 'application/json', 'x-api-key': KEY };
+const chatSpec = (srv: Server): RequestSpec => ({ url: `${srv.url}/chat`, method: 'POST', headers: jsonHeaders, body: chatBody });
 
 function throughputRow(scenario: string, server: string, t: Throughput, peakRss: number, ratio = ''): Row {
   return { scenario, server, result: `${num(t.rps)} req/s`, p50: ms(t.p50), p99: ms(t.p99), errors: t.errors, peakRss, ratio };
@@ -169,11 +201,10 @@ async function scenarioA(): Promise<void> {
 
 async function scenarioB(): Promise<void> {
   const load = { connections: plan.connections, seconds: plan.seconds };
-  const spec = (srv: Server): RequestSpec => ({ url: `${srv.url}/chat`, method: 'POST', headers: jsonHeaders, body: chatBody });
-  const o = await withServer(ours(), (srv) => throughput(spec(srv), load));
-  const bare = await withServer(ours({ BENCH_MODEL: 'bare-instant' }), (srv) => throughput(spec(srv), load));
-  const sd = await withServer(seed(), (srv) => throughput(spec(srv), load));
-  const f = await withServer(floor(), (srv) => throughput(spec(srv), load));
+  const o = await withServer(ours(), (srv) => throughput(chatSpec(srv), load));
+  const bare = await withServer(ours({ BENCH_MODEL: 'bare-instant' }), (srv) => throughput(chatSpec(srv), load));
+  const sd = await withServer(seed(), (srv) => throughput(chatSpec(srv), load));
+  const f = await withServer(floor(), (srv) => throughput(chatSpec(srv), load));
   rows.push(
     throughputRow(
       'b. POST /chat (real work vs stub)',
@@ -269,22 +300,11 @@ async function scenarioE(): Promise<void> {
   for (const n of plan.hold) {
     const measure = async (start: Promise<Server>, collect: boolean) => {
       const server = await start;
-      // Ours runs a full GC on SIGUSR2 (see agent-server.mjs), so both readings count retained
-      // memory only; the seed's CPython frees by reference counting as it goes.
-      const settledRss = async () => {
-        if (collect) signalTree(server.pid, 'SIGUSR2');
-        await new Promise((r) => setTimeout(r, 1000));
-        return server.rss();
-      };
       try {
-        // Warm up (JIT, pools, first session) before the baseline.
-        const warm = await holdStreams(`${server.url}/chat/stream`, jsonHeaders, chatBody, 20);
-        await warm.closeAll();
-        const before = await settledRss();
-        const held = await holdStreams(`${server.url}/chat/stream`, jsonHeaders, chatBody, n);
-        const after = await settledRss();
-        await held.closeAll();
-        return { open: held.open, errors: held.errors + (n - held.open - held.errors), perStream: (after - before) / Math.max(1, held.open), peakRss: after };
+        // Ours runs a full GC on SIGUSR2 (see agent-server.mjs), so both readings count retained
+        // memory only; the seed's CPython frees by reference counting as it goes.
+        const m = await memoryPerStream(server, jsonHeaders, chatBody, n, { gc: collect });
+        return { ...m, peakRss: m.rss };
       } finally {
         await server.stop();
       }
@@ -332,7 +352,7 @@ async function scenarioF(): Promise<void> {
       const batch = Array.from({ length: Math.min(500, size - i) }, (_, j) =>
         (i + j) % 2 === 0 ? { role: 'user' as const, content: `question ${i + j}` } : { role: 'assistant' as const, content: `answer ${i + j} `.repeat(10) },
       );
-      await store.appendMessages(id, batch);
+      await store.appendMessages(id, ownerId, batch);
     }
   }
   await store.close();
@@ -357,6 +377,137 @@ async function scenarioF(): Promise<void> {
     measured: x(last.l.p50, base.p50),
     ok: last.l.p50 <= 1.5 * base.p50,
   });
+}
+
+/** Why Redis cannot be used at `url`, or undefined when it answers. */
+async function redisUnreachable(url: string): Promise<string | undefined> {
+  const client = new Redis(url, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  client.on('error', () => {}); // the failed connect says it
+  try {
+    await client.connect();
+    await client.ping();
+    return undefined;
+  } catch (err) {
+    return `no Redis at ${url} (${err instanceof Error ? err.message : String(err)})`;
+  } finally {
+    client.disconnect();
+  }
+}
+
+type Contender = { server: string } & ({ start: (env: Record<string, string>) => Promise<Server>; gc: boolean } | { unavailable: string });
+type Ready = Extract<Contender, { start: unknown }>;
+
+async function scenarioG(): Promise<void> {
+  const build: BaselineBuild =
+    quick && !args.baseline
+      ? { ok: false, reason: '--quick does not build it (add --baseline)' }
+      : await buildBaseline(ROOT, BEFORE_RUNS, (line) => process.stderr.write(`  ${line}\n`));
+  try {
+    const redisUrl = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+    const noRedis = await redisUnreachable(redisUrl);
+    const contenders: Contender[] = [
+      {
+        server: `before runs (${BEFORE_RUNS})`,
+        ...(build.ok ? { start: (env) => oursFrom(build.baseline.server, env), gc: build.baseline.gcOnSignal } : { unavailable: build.reason }),
+      },
+      { server: 'after, embedded (SQLite)', start: (env) => ours(env), gc: true },
+      { server: 'after, Redis', ...(noRedis ? { unavailable: noRedis } : { start: (env) => ours({ ...env, REDIS_URL: redisUrl }), gc: true }) },
+    ];
+    if (build.ok) process.stderr.write(`  built ${BEFORE_RUNS} in ${build.baseline.buildSeconds.toFixed(0)} s\n`);
+    for (const c of contenders) if ('unavailable' in c) process.stderr.write(`  ${c.server}: unavailable, ${c.unavailable}\n`);
+
+    const ready = contenders.filter((c): c is Ready => 'start' in c);
+    const load = { connections: plan.connections, seconds: plan.seconds };
+    const n = plan.runsHold;
+    // The server's own CPU time per request, beside req/s: the machine's other load changes how
+    // much CPU a server gets far more than how much each request needs.
+    const chat = await takeTurns(ready, plan.runsRounds, (c) =>
+      withServer(c.start({}), async (srv) => {
+        const cpu = srv.cpu();
+        const t = await throughput(chatSpec(srv), load);
+        return { t, cpuMs: (srv.cpu() - cpu) / Math.max(1, t.requests) };
+      }),
+    );
+    const memory = await takeTurns(ready, plan.runsRounds, (c) =>
+      withServer(c.start({ BENCH_MODEL: 'hold', LLM_TIMEOUT_MS: '600000' }), (srv) => memoryPerStream(srv, jsonHeaders, chatBody, n, { gc: c.gc })),
+    );
+
+    // Noise on a shared machine only ever slows a server down or bloats it: each reports its better round.
+    const results = contenders.map((c) => {
+      const ch = 'start' in c ? (chat.get(c) ?? []) : [];
+      const mem = ('start' in c ? (memory.get(c) ?? []) : []).map((m) => m.value);
+      return {
+        c,
+        chat: best(ch, (r) => r.value.t.rps),
+        chatRounds: ch.map((r) => num(r.value.t.rps)),
+        chatErrors: ch.reduce((sum, r) => sum + r.value.t.errors, 0),
+        cpuMs: best(ch, (r) => -r.value.cpuMs)?.value.cpuMs,
+        cpuRounds: ch.map((r) => r.value.cpuMs.toFixed(2)),
+        memory: best(mem, (m) => -m.perStream),
+        memoryRounds: mem.map((m) => kb(m.perStream)),
+        memoryErrors: mem.reduce((sum, m) => sum + m.errors, 0),
+      };
+    });
+    const [before, embedded, redis] = results;
+    const rounds = (values: string[]) => (values.length > 1 ? ` (rounds: ${values.join(', ')})` : '');
+    const missing = (scenario: string, c: Contender): Row => ({
+      scenario,
+      server: c.server,
+      result: `unavailable: ${'unavailable' in c ? c.unavailable : 'not measured'}`,
+      p50: '',
+      p99: '',
+      errors: 0,
+      peakRss: NaN,
+      ratio: '',
+    });
+    const chatScenario = 'g. POST /chat, runs log';
+    for (const r of results) {
+      if (!r.chat) {
+        rows.push(missing(chatScenario, r.c));
+        continue;
+      }
+      const ratio =
+        before?.chat && before.cpuMs && r.cpuMs && r !== before
+          ? `${x(r.chat.value.t.rps, before.chat.value.t.rps)} before (CPU/request ${x(r.cpuMs, before.cpuMs)})`
+          : '';
+      const row = throughputRow(chatScenario, r.c.server, r.chat.value.t, r.chat.peakRss, ratio);
+      const cpu = `; ${r.cpuMs?.toFixed(2)} ms CPU/request${rounds(r.cpuRounds)}`;
+      rows.push({ ...row, result: row.result + rounds(r.chatRounds) + cpu, errors: r.chatErrors });
+    }
+    const memoryScenario = `g. ${num(n)} open SSE streams, runs log`;
+    for (const r of results) {
+      if (!r.memory) {
+        rows.push(missing(memoryScenario, r.c));
+        continue;
+      }
+      const gcNote = 'gc' in r.c && !r.c.gc ? ' (its server has no GC on SIGUSR2: garbage included)' : '';
+      rows.push({
+        scenario: memoryScenario,
+        server: r.c.server,
+        result: `${num(r.memory.open)} open, ${kb(r.memory.perStream)}/stream${rounds(r.memoryRounds)}${gcNote}`,
+        p50: '',
+        p99: '',
+        errors: r.memoryErrors,
+        peakRss: r.memory.rss,
+        ratio: before?.memory && r !== before ? `${x(r.memory.perStream, before.memory.perStream)} before memory/stream` : '',
+      });
+    }
+
+    const ratioCheck = (r: (typeof results)[number] | undefined, target: string, min: number) => {
+      const [now, then] = [r?.chat?.value.t.rps, before?.chat?.value.t.rps];
+      if (now === undefined || then === undefined) {
+        const why = [before, r].map((m) => m && !m.chat && 'unavailable' in m.c && `${m.c.server}: ${m.c.unavailable}`).filter(Boolean);
+        checks.push({ target, measured: `not measured (${why.join('; ')})`, ok: undefined });
+      } else {
+        const cpu = r?.cpuMs && before?.cpuMs ? `; CPU/request ${x(r.cpuMs, before.cpuMs)}` : '';
+        checks.push({ target, measured: `${x(now, then)} (${num(now)} vs ${num(then)} req/s${cpu})`, ok: now >= min * then });
+      }
+    };
+    ratioCheck(embedded, 'runs: embedded /chat ≥ 0.9× before runs (issue 9)', 0.9);
+    ratioCheck(redis, 'runs: Redis /chat ≥ 0.8× before runs', 0.8);
+  } finally {
+    if (build.ok) build.baseline.remove();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -388,7 +539,7 @@ function table(): string[] {
   return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...body.map((c) => `| ${c.join(' | ')} |`)];
 }
 
-const scenarios: Record<string, () => Promise<void>> = { a: scenarioA, b: scenarioB, c: scenarioC, d: scenarioD, e: scenarioE, f: scenarioF };
+const scenarios: Record<string, () => Promise<void>> = { a: scenarioA, b: scenarioB, c: scenarioC, d: scenarioD, e: scenarioE, f: scenarioF, g: scenarioG };
 const started = Date.now();
 try {
   for (const [name, run] of Object.entries(scenarios)) {
@@ -409,7 +560,7 @@ const lines = [
   '',
   '| Target | Measured | Met |',
   '|---|---|---|',
-  ...checks.map((c) => `| ${c.target} | ${c.measured} | ${c.ok ? 'yes' : 'no'} |`),
+  ...checks.map((c) => `| ${c.target} | ${c.measured} | ${c.ok === undefined ? 'n/a' : c.ok ? 'yes' : 'no'} |`),
 ];
 process.stdout.write(`${lines.join('\n')}\n`);
 if (args.out !== '-') {

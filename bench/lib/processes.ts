@@ -8,6 +8,8 @@ export interface Server {
   pid: number;
   /** Resident memory of the process and all its descendants (cluster workers), in bytes. */
   rss(): number;
+  /** CPU time (user + system) the process and its live descendants have used so far, in ms. */
+  cpu(): number;
   stop(): Promise<void>;
 }
 
@@ -40,6 +42,23 @@ function rssOf(pid: number): number {
 
 export function treeRss(pid: number): number {
   return rssOf(pid) + children(pid).reduce((sum, c) => sum + treeRss(c), 0);
+}
+
+/** Linux's USER_HZ, the unit of /proc/PID/stat's times: 100 on every mainstream build. */
+const TICK_MS = 10;
+
+function cpuOf(pid: number): number {
+  try {
+    // Fields after the command name, which is in parentheses and may itself hold spaces: utime and stime are the 12th and 13th.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+  } catch {
+    return 0;
+  }
+}
+
+export function treeCpu(pid: number): number {
+  return cpuOf(pid) + children(pid).reduce((sum, c) => sum + treeCpu(c), 0);
 }
 
 async function waitForHttp(url: string, proc: ChildProcess, output: () => string, timeoutMs = 30_000): Promise<void> {
@@ -104,7 +123,7 @@ export async function startServer(o: StartOptions): Promise<Server & { stdout: (
     await stop();
     throw new Error(`${o.name}: ${(err as Error).message}`, { cause: err });
   }
-  return { name: o.name, url, pid: proc.pid!, rss: () => treeRss(proc.pid!), stop, stdout: () => out };
+  return { name: o.name, url, pid: proc.pid!, rss: () => treeRss(proc.pid!), cpu: () => treeCpu(proc.pid!), stop, stdout: () => out };
 }
 
 /** Sends a signal to a process and all its descendants (cluster workers). */

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import { percentile } from './load.js';
+import { signalTree, type Server } from './processes.js';
 
 const TOKEN = /"type":\s*"token"/g;
 
@@ -72,6 +73,8 @@ export async function measureStreams(url: string, headers: Record<string, string
 export interface HeldStreams {
   open: number;
   errors: number;
+  /** Streams opened and not ended since: a server that fails a stream after its first bytes ends it early. */
+  stillOpen(): number;
   closeAll(): Promise<void>;
 }
 
@@ -84,6 +87,7 @@ export async function holdStreams(url: string, headers: Record<string, string>, 
   const requests: http.ClientRequest[] = [];
   let open = 0;
   let errors = 0;
+  let ended = 0;
   const openOne = (i: number) =>
     new Promise<void>((resolve) => {
       const req = http.request(url, { method: 'POST', headers, agent: false, localAddress: `127.0.0.${2 + (i % 249)}` }, (res) => {
@@ -98,6 +102,7 @@ export async function holdStreams(url: string, headers: Record<string, string>, 
           resolve();
         });
         res.on('data', () => {});
+        res.on('end', () => ended++);
         res.on('error', () => {});
       });
       req.setTimeout(30_000, () => {
@@ -118,9 +123,48 @@ export async function holdStreams(url: string, headers: Record<string, string>, 
   return {
     open,
     errors,
+    stillOpen: () => open - ended,
     async closeAll() {
       for (const r of requests) r.destroy();
       await new Promise((r) => setTimeout(r, 500));
     },
   };
+}
+
+export interface StreamMemory {
+  open: number;
+  errors: number;
+  /** (RSS with the streams open − RSS before them) / open streams, in bytes. */
+  perStream: number;
+  /** RSS with the streams open. */
+  rss: number;
+}
+
+/**
+ * Memory per open stream on a running server: `n` streams held, RSS compared with the RSS before
+ * them. With `gc`, the server is sent SIGUSR2 before each reading (our bench server then runs a
+ * full GC), so both readings count retained memory, not garbage V8 has not yet collected.
+ */
+export async function memoryPerStream(
+  server: Server,
+  headers: Record<string, string>,
+  body: string,
+  n: number,
+  { gc }: { gc: boolean },
+): Promise<StreamMemory> {
+  const url = `${server.url}/chat/stream`;
+  const settledRss = async () => {
+    if (gc) signalTree(server.pid, 'SIGUSR2');
+    await new Promise((r) => setTimeout(r, 1000));
+    return server.rss();
+  };
+  // Warm up (JIT, pools, first session) before the baseline.
+  const warm = await holdStreams(url, headers, body, 20);
+  await warm.closeAll();
+  const before = await settledRss();
+  const held = await holdStreams(url, headers, body, n);
+  const after = await settledRss();
+  const open = held.stillOpen();
+  await held.closeAll();
+  return { open, errors: n - open, perStream: (after - before) / Math.max(1, open), rss: after };
 }
