@@ -119,6 +119,33 @@ describe('POST /v1/ui/chat (AI SDK UI message stream)', () => {
     assert.equal((chunks[6] as { id: string }).id, textId);
   });
 
+  test('a tool step’s raw chunks: exact step boundaries, argument deltas as the model writes them, the output inside its step', async () => {
+    svc.fake.enqueue({ toolCalls: [{ id: 'call_raw', name: 'calculator', arguments: { expression: '6*7' } }] }, { text: 'It is 42.', chunks: ['It is 42.'] });
+    const lines = dataLines(await readChunks(await post(body('ui-raw-tool', 'six times seven?'))));
+    const chunks = lines.slice(0, -1).map((l) => JSON.parse(l) as UIMessageChunk);
+    assert.deepEqual(
+      chunks.map((c) => c.type),
+      [
+        'start',
+        'start-step',
+        'tool-input-start',
+        'tool-input-delta',
+        'tool-input-delta',
+        'tool-input-available',
+        'tool-output-available',
+        'finish-step',
+        'start-step',
+        'text-start',
+        'text-delta',
+        'text-end',
+        'finish-step',
+        'finish',
+      ],
+    );
+    const deltas = chunks.filter((c): c is Extract<UIMessageChunk, { type: 'tool-input-delta' }> => c.type === 'tool-input-delta');
+    assert.deepEqual(JSON.parse(deltas.map((d) => d.inputTextDelta).join('')), { expression: '6*7' });
+  });
+
   test('DefaultChatTransport + readUIMessageStream: the final message holds the reply', async () => {
     svc.fake.enqueue({ text: 'Streaming through the SDK.' });
     const stream = await transport().sendMessages({
