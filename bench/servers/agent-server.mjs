@@ -55,7 +55,7 @@ const bareAgent = {
       throw signal.reason;
     }
     for (let i = 0; i < tokens; i++) yield { type: 'token', content: delta(i) };
-    yield { type: 'finish', usage: { input_tokens: 10, output_tokens: tokens, total_tokens: 10 + tokens } };
+    yield { type: 'finish', usage: { input_tokens: 10, output_tokens: tokens, total_tokens: 10 + tokens }, finish_reason: 'stop' };
   },
 };
 

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Agent } from '../agent/agent.js';
 import { AgentError } from '../agent/agent-error.js';
 import { Transcript } from '../agent/transcript.js';
@@ -11,6 +10,7 @@ import type { Storage } from '../store/storage.js';
 import { LiveLog, type SeqEvent } from './live-log.js';
 import { RunError } from './run-error.js';
 import { runJson } from './run-json.js';
+import { uuidv7 } from './uuid-v7.js';
 import { abortableSleep as sleep } from '../core/abortable-sleep.js';
 
 /** What the service logs through: pino's shape, so Fastify's logger fits without tying runs to HTTP. */
@@ -129,11 +129,11 @@ export class RunService {
   async start(req: RunRequest): Promise<RunHandle> {
     const reason = this.agent.notReadyReason();
     if (reason) throw new RunError('model_not_configured', reason);
-    const id = `run_${randomUUID().replaceAll('-', '')}`;
+    const id = `run_${uuidv7().replaceAll('-', '')}`;
     const now = Date.now();
     let sessionId: string | null = null;
     if (!req.history) {
-      sessionId = req.sessionId ?? randomUUID();
+      sessionId = req.sessionId ?? uuidv7();
       await this.store.openSession(sessionId, req.owner, req.message.slice(0, TITLE_LENGTH));
       if (!(await this.store.claimSession(sessionId, req.owner, id, now + this.o.leaseMs))) {
         const claim = await this.store.sessionClaim(sessionId, req.owner);
