@@ -61,10 +61,12 @@ async function withDatabase<T>(url: string, fn: (db: Kysely<Database>) => Promis
   }
 }
 
-/** The run_events rows of these runs (without ids, of every run), read outside any store. */
+/** The logs and events in run_events of these runs (without ids, of every run), read outside any store; a row holds events seq..last_seq. */
 async function countLogs(db: Kysely<Database>, runIds?: readonly string[]): Promise<LogsLeft> {
   const count = async (ids?: readonly string[]): Promise<LogsLeft> => {
-    let query = db.selectFrom('run_events').select((eb) => [eb.fn.count('run_id').distinct().as('logs'), eb.fn.countAll().as('events')]);
+    let query = db
+      .selectFrom('run_events')
+      .select((eb) => [eb.fn.count('run_id').distinct().as('logs'), eb.fn.coalesce(eb.fn.sum(sql<number>`last_seq - seq + 1`), eb.lit(0)).as('events')]);
     if (ids) query = query.where('run_id', 'in', ids);
     const row = await query.executeTakeFirstOrThrow();
     return { logs: Number(row.logs), events: Number(row.events) };

@@ -12,9 +12,10 @@ export interface SeqEvent {
 /** Events kept in memory for followers in this process (at most this many, and about this many bytes); older ones are read back from the store. */
 const MEMORY_WINDOW = 512;
 const MEMORY_BYTES = 256 * 1024;
-/** Appends are written in batches: one write per this many milliseconds at most, or per this many events. */
+/** Appends are written in batches: one write per this many milliseconds at most, or per this many events or bytes. */
 const FLUSH_MS = 20;
 const FLUSH_EVENTS = 256;
+const FLUSH_BYTES = 64 * 1024;
 
 /**
  * The log of a run that this process is running: every event is numbered and kept in memory for
@@ -27,6 +28,7 @@ export class LiveLog {
   private sizes: number[] = [];
   private windowBytes = 0;
   private unwritten: LoggedEvent[] = [];
+  private unwrittenBytes = 0;
   private written = 0;
   private last = 0;
   private ended = false;
@@ -61,7 +63,8 @@ export class LiveLog {
     this.sizes.push(data.length);
     this.windowBytes += data.length;
     this.unwritten.push({ seq: entry.seq, data });
-    if (this.unwritten.length >= FLUSH_EVENTS) void this.flush();
+    this.unwrittenBytes += data.length;
+    if (this.unwritten.length >= FLUSH_EVENTS || this.unwrittenBytes >= FLUSH_BYTES) void this.flush();
     else this.timer ??= setTimeout(() => void this.flush(), FLUSH_MS);
     this.trim();
     this.wake();
@@ -80,6 +83,7 @@ export class LiveLog {
     this.timer = undefined;
     const batch = this.unwritten;
     this.unwritten = [];
+    this.unwrittenBytes = 0;
     if (batch.length > 0) {
       // Batches are written in order, one at a time, so the store sees seq rising.
       this.writing = this.writing.then(async () => {
@@ -96,6 +100,36 @@ export class LiveLog {
     return this.writing.then(() => {
       if (this.failure !== undefined) throw this.failure;
     });
+  }
+
+  /**
+   * Appends the last event with the run's outcome: `record` gets the events not yet written and
+   * `last`, to write in one go with the outcome (the store's finishRun), and says whether it did.
+   * Followers here see `last` once that is decided, as followers anywhere else do.
+   */
+  async close(last: StreamEvent, record: (events: LoggedEvent[]) => Promise<boolean>): Promise<boolean> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    // Earlier batches first, so the store sees seq rising.
+    await this.writing;
+    const data = JSON.stringify(last);
+    const entry: SeqEvent = { seq: this.last + 1, event: last, json: data };
+    const batch = [...this.unwritten, { seq: entry.seq, data }];
+    this.unwritten = [];
+    this.unwrittenBytes = 0;
+    try {
+      // After a failed write the log has a gap: the outcome is still recorded, without events.
+      const recorded = await record(this.failure ? [] : batch);
+      if (recorded && !this.failure) this.written = entry.seq;
+      return recorded;
+    } finally {
+      this.last = entry.seq;
+      this.window.push(entry);
+      this.sizes.push(data.length);
+      this.windowBytes += data.length;
+      this.ended = true;
+      this.wake();
+    }
   }
 
   /** The events after `after` that are still in memory (empty if `after` is before the window). */

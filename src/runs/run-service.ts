@@ -5,7 +5,7 @@ import { errorRegistry, type ErrorCode } from '../core/error-codes.js';
 import type { FinishReason, StreamEvent, Usage } from '../core/events.js';
 import type { ChatMessage } from '../core/messages.js';
 import { FINAL_STATUSES, type Run, type RunStatus } from '../core/runs.js';
-import { hasRunSignals, type RunOutcome, type RunRecord, type RunSignals } from '../store/run-store.js';
+import { hasRunSignals, type LoggedEvent, type RunOutcome, type RunRecord, type RunSignals } from '../store/run-store.js';
 import type { Storage } from '../store/storage.js';
 import { LiveLog, type SeqEvent } from './live-log.js';
 import { RunError } from './run-error.js';
@@ -80,6 +80,18 @@ const ZERO_USAGE: Usage = { input_tokens: 0, output_tokens: 0, total_tokens: 0 }
  * page while it waits: a page of large events must not make a stalled reader expensive.
  */
 const PAGE = 16;
+/** And at most about this many bytes of them held (the rest is read again): a stalled reader of large events holds one or two. */
+const PAGE_BYTES = 64 * 1024;
+
+/** The first events of a page, up to about `bytes` of JSON (always at least one). */
+function keepWithin(rows: LoggedEvent[], bytes: number): LoggedEvent[] {
+  let total = 0;
+  for (let i = 0; i < rows.length; i++) {
+    total += rows[i]!.data.length;
+    if (total > bytes && i > 0) return rows.slice(0, i);
+  }
+  return rows;
+}
 /** After a run turns final, how long a follower elsewhere waits for its `end` to be written. */
 const END_GRACE_MS = 3000;
 
@@ -261,7 +273,7 @@ export class RunService {
         await live.log.wait(cursor, signal);
         continue;
       }
-      const rows = await this.store.readRunEvents(runId, cursor, PAGE);
+      const rows = keepWithin(await this.store.readRunEvents(runId, cursor, PAGE), PAGE_BYTES);
       for (const row of rows) {
         const event = JSON.parse(row.data) as StreamEvent;
         yield { seq: row.seq, event, json: row.data };
@@ -333,10 +345,8 @@ export class RunService {
       log.append({ type: 'error', code: error.code, message: error.message, ...(retryAfter === undefined ? {} : { retry_after: retryAfter }) });
     }
     try {
-      // A log that could not be written (its store lost the run's log) must not keep the run open.
-      await log.flush().catch((err: unknown) => logger.error({ err, runId: run.id }, 'could not write the run log'));
       const finishedAt = Date.now();
-      const recorded = await store.finishRun(run.id, {
+      const outcome: RunOutcome = {
         status,
         error,
         reply: transcript.reply,
@@ -345,11 +355,11 @@ export class RunService {
         finish_reason: finishReason,
         finished_at: new Date(finishedAt).toISOString(),
         events_expire_at: finishedAt + this.o.eventsTtlMs,
-      });
+      };
+      const end: StreamEvent = { type: 'end', session_id: sessionId ?? '', reply: transcript.reply, usage: usage ?? ZERO_USAGE, finish_reason: finishReason };
+      // The outcome and the log's last events (`end` included) are one write.
+      const recorded = await log.close(end, (events) => store.finishRun(run.id, outcome, events));
       if (!recorded) logger.warn({ runId: run.id }, 'the run was already marked ended elsewhere (its lease had run out)');
-      log.append({ type: 'end', session_id: sessionId ?? '', reply: transcript.reply, usage: usage ?? ZERO_USAGE, finish_reason: finishReason });
-      log.end();
-      await log.flush();
     } catch (err) {
       log.end();
       logger.error({ err, runId: run.id }, 'could not record the end of the run');
@@ -433,7 +443,15 @@ export class RunService {
     }
     const now = Date.now();
     const error = { code: 'interrupted' as const, message: errorRegistry.interrupted.message };
-    const won = await this.store.finishRun(record.id, {
+    // `after` is the last event its process logged: the outcome and the closing events are one write.
+    const closing: LoggedEvent[] = [
+      { seq: after + 1, data: JSON.stringify({ type: 'error', ...error } satisfies StreamEvent) },
+      {
+        seq: after + 2,
+        data: JSON.stringify({ type: 'end', session_id: record.session_id ?? '', reply, usage: ZERO_USAGE, finish_reason: 'error' } satisfies StreamEvent),
+      },
+    ];
+    const outcome: RunOutcome = {
       status: 'interrupted',
       error,
       reply,
@@ -442,16 +460,8 @@ export class RunService {
       finish_reason: 'error',
       finished_at: new Date(now).toISOString(),
       events_expire_at: now + this.o.eventsTtlMs,
-    });
-    if (!won) return; // another process swept it first
-    const last = await this.store.lastRunEventSeq(record.id);
-    await this.store.appendRunEvents(record.id, [
-      { seq: last + 1, data: JSON.stringify({ type: 'error', ...error } satisfies StreamEvent) },
-      {
-        seq: last + 2,
-        data: JSON.stringify({ type: 'end', session_id: record.session_id ?? '', reply, usage: ZERO_USAGE, finish_reason: 'error' } satisfies StreamEvent),
-      },
-    ]);
+    };
+    if (!(await this.store.finishRun(record.id, outcome, closing))) return; // another process swept it first
     if (record.session_id) await this.store.releaseSession(record.session_id, record.owner, record.id);
     this.logger.warn({ runId: record.id, sessionId: record.session_id }, 'run interrupted: the process running it stopped renewing its lease');
   }

@@ -7,16 +7,30 @@ import type { StoreLocation } from './database-url.js';
 import type { Database } from './schema.js';
 
 /**
- * Kysely prepares every query anew; preparing is a large share of a small query's cost, and our
- * queries are a fixed set of SQL strings, so prepared statements are kept and reused.
+ * Every better-sqlite3 object this process makes stays reachable until the process ends, closed or
+ * not. better-sqlite3 12 wraps its objects in `node::ObjectWrap`; compiled against Node 24's headers,
+ * that class's destructor asks for the current Node environment, which the garbage collector's
+ * callbacks do not have, so a Database or Statement that V8 collects aborts the process
+ * (`Assertion failed: (env) != nullptr`, at any GC, idle or busy). Closing first does not help: the
+ * destructor still runs when the object is collected. What is never collected never gets there;
+ * `close()` still frees the SQLite side, and Node's own exit-time cleanup deletes the wrappers while
+ * the environment exists. Node 20 and 22 do not need this, and it costs them nothing that matters.
  */
-function withStatementCache(db: SqliteDatabase.Database, limit = 500): SqliteDatabase.Database {
+const neverCollected = new Set<SqliteDatabase.Database>();
+
+/**
+ * Kysely prepares every query anew; preparing is a large share of a small query's cost, and our
+ * queries are a fixed set of SQL strings, so prepared statements are kept and reused. They are kept
+ * for the database's life, never evicted: an evicted statement would be left to the garbage
+ * collector (see `neverCollected`). The set is finite: IN lists and multi-row inserts are cut into
+ * chunks of a fixed size, so even the variable ones come in a few hundred shapes at most.
+ */
+function withStatementCache(db: SqliteDatabase.Database): SqliteDatabase.Database {
   const cache = new Map<string, SqliteDatabase.Statement>();
   const prepare = db.prepare.bind(db);
   db.prepare = ((source: string) => {
     let statement = cache.get(source);
     if (!statement) {
-      if (cache.size >= limit) cache.clear(); // multi-row inserts vary by row count
       statement = prepare(source);
       cache.set(source, statement);
     }
@@ -37,12 +51,11 @@ export function connectDatabase(location: StoreLocation): Kysely<Database> {
   const memory = location.path === ':memory:';
   if (!memory) mkdirSync(dirname(resolve(location.path)), { recursive: true });
   const sqlite = new SqliteDatabase(location.path);
+  neverCollected.add(sqlite);
+  // exec, not pragma(): pragma() prepares a statement of its own and drops it (see neverCollected).
   // WAL lets cluster workers read while one writes; busy_timeout makes writers queue instead of failing.
-  sqlite.pragma('journal_mode = WAL');
-  sqlite.pragma('busy_timeout = 5000');
-  sqlite.pragma('synchronous = NORMAL');
   // better-sqlite3 builds SQLite with foreign keys on, plain SQLite has them off; run_events relies
   // on its foreign key to runs, so say so rather than depend on how the driver was built.
-  sqlite.pragma('foreign_keys = ON');
+  sqlite.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;');
   return new Kysely({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
 }

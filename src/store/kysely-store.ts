@@ -1,7 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { ChatMessage } from '../core/messages.js';
 import type { SessionSummary } from '../core/sessions.js';
-import { EVENTS_PER_INSERT, LIVE_STATUSES, runQueries } from './run-queries.js';
+import { LIVE_STATUSES, runQueries } from './run-queries.js';
 import { parseRunCursor, type LoggedEvent, type NewRun, type RunOutcome, type RunRecord, type RunStore } from './run-store.js';
 import type { Database } from './schema.js';
 import { parseSessionCursor } from './session-cursor.js';
@@ -23,6 +23,23 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
+}
+
+/**
+ * Events as rows of `run_events`: each run of consecutive seqs is one row, its events one JSON per
+ * line (JSON.stringify never writes a raw newline; anything else is rewritten so it holds one line).
+ */
+function toBatches(events: readonly LoggedEvent[]): Array<{ seq: number; last_seq: number; data: string }> {
+  const out: Array<{ seq: number; last_seq: number; lines: string[] }> = [];
+  for (const e of events) {
+    const line = e.data.includes('\n') ? JSON.stringify(JSON.parse(e.data)) : e.data;
+    const last = out.at(-1);
+    if (last && e.seq === last.last_seq + 1) {
+      last.last_seq = e.seq;
+      last.lines.push(line);
+    } else out.push({ seq: e.seq, last_seq: e.seq, lines: [line] });
+  }
+  return out.map((b) => ({ seq: b.seq, last_seq: b.last_seq, data: b.lines.join('\n') }));
 }
 
 function toSummary(row: Pick<SessionRow, (typeof summaryColumns)[number]>, now: string): SessionSummary {
@@ -151,21 +168,30 @@ export class KyselyStore implements Store, RunStore {
     return rows.map(toRunRecord);
   }
 
-  async finishRun(id: string, o: RunOutcome): Promise<boolean> {
-    const { numAffectedRows } = await this.r.finishRun(
-      this.db,
-      o.status,
-      o.error?.code ?? null,
-      o.error?.message ?? null,
-      o.reply,
-      JSON.stringify(o.tool_calls),
-      o.usage === null ? null : JSON.stringify(o.usage),
-      o.finished_at,
-      epochMs(o.events_expire_at),
-      id,
-      o.finish_reason,
-    );
-    return (numAffectedRows ?? 0n) > 0n;
+  async finishRun(id: string, o: RunOutcome, events: readonly LoggedEvent[] = []): Promise<boolean> {
+    const finish = async (runner: Kysely<Database>) => {
+      const { numAffectedRows } = await this.r.finishRun(
+        runner,
+        o.status,
+        o.error?.code ?? null,
+        o.error?.message ?? null,
+        o.reply,
+        JSON.stringify(o.tool_calls),
+        o.usage === null ? null : JSON.stringify(o.usage),
+        o.finished_at,
+        epochMs(o.events_expire_at),
+        id,
+        o.finish_reason,
+      );
+      return (numAffectedRows ?? 0n) > 0n;
+    };
+    if (events.length === 0) return finish(this.db);
+    // One transaction: a reader that sees the run's last events finds it finished, and it is one write.
+    return this.db.transaction().execute(async (tx) => {
+      if (!(await finish(tx))) return false;
+      await this.insertBatches(tx, id, events);
+      return true;
+    });
   }
 
   async renewRuns(ids: readonly string[], until: number): Promise<void> {
@@ -208,25 +234,35 @@ export class KyselyStore implements Store, RunStore {
 
   async appendRunEvents(runId: string, events: readonly LoggedEvent[]): Promise<void> {
     if (events.length === 0) return;
-    const insert = async (runner: Kysely<Database>, part: readonly LoggedEvent[]) => {
-      await this.r.insertEvents(part.length)(runner, runId, ...part.flatMap((e) => [e.seq, e.data]));
-    };
-    // One statement is atomic by itself; only a batch split over several needs a transaction.
-    if (events.length <= EVENTS_PER_INSERT) return insert(this.db, events);
-    await this.db.transaction().execute(async (tx) => {
-      for (const part of chunks(events, EVENTS_PER_INSERT)) await insert(tx, part);
-    });
+    const batches = toBatches(events);
+    // One statement is atomic by itself; only several batches need a transaction.
+    if (batches.length === 1) return this.insertBatches(this.db, runId, events, batches);
+    await this.db.transaction().execute((tx) => this.insertBatches(tx, runId, events, batches));
+  }
+
+  private async insertBatches(runner: Kysely<Database>, runId: string, events: readonly LoggedEvent[], batches = toBatches(events)): Promise<void> {
+    for (const b of batches) {
+      const { numAffectedRows } = await this.r.insertBatch(runner, runId, b.seq, b.last_seq, b.data);
+      if ((numAffectedRows ?? 0n) === 0n) throw new Error(`run ${runId}: events up to ${b.last_seq} overlap events already logged`);
+    }
   }
 
   async readRunEvents(runId: string, after: number, limit: number): Promise<LoggedEvent[]> {
     if (limit <= 0) return [];
-    const { rows } = await this.r.readRunEvents(this.db, runId, after, limit);
-    return rows.map((r) => ({ seq: Number(r.seq), data: r.data }));
+    const { rows } = await this.r.readBatches(this.db, runId, after + 1, after + limit);
+    const out: LoggedEvent[] = [];
+    for (const row of rows) {
+      const first = Number(row.seq);
+      const lines = row.data.split('\n');
+      for (let i = Math.max(0, after + 1 - first); i < lines.length && out.length < limit; i++) out.push({ seq: first + i, data: lines[i]! });
+      if (out.length >= limit) break;
+    }
+    return out;
   }
 
   async lastRunEventSeq(runId: string): Promise<number> {
     const row = (await this.r.lastRunEventSeq(this.db, runId)).rows[0];
-    return Number(row?.last ?? 0);
+    return Number(row?.last_seq ?? 0);
   }
 
   async pruneRunEvents(now: number, limit: number): Promise<number> {

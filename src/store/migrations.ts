@@ -124,6 +124,20 @@ const migrations: Record<string, Migration> = {
         // Why a run ended (stop, length, tool_calls, max_steps, content_filter, error); null while it runs.
         await db.schema.alterTable('runs').addColumn('finish_reason', 'text').execute();
         await db.schema.createIndex('runs_owner_session_created').on('runs').columns(['owner', 'session_id', 'created_at', 'id']).execute();
+        // A run's log is kept in batches: one row per write, holding events seq..last_seq as JSON
+        // lines. A short turn is then one row, not one per token (rows and their index entries were
+        // most of what the log cost a turn).
+        await db.schema
+          .createTable('run_events_v3')
+          .addColumn('run_id', 'text', (c) => c.notNull().references('runs.id').onDelete('cascade'))
+          .addColumn('seq', 'integer', (c) => c.notNull())
+          .addColumn('last_seq', 'integer', (c) => c.notNull())
+          .addColumn('data', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('run_events_batches_pk', ['run_id', 'seq'])
+          .execute();
+        await sql`insert into run_events_v3 (run_id, seq, last_seq, data) select run_id, seq, seq, data from run_events`.execute(db);
+        await db.schema.dropTable('run_events').execute();
+        await db.schema.alterTable('run_events_v3').renameTo('run_events').execute();
       }),
     down: (outer: Kysely<unknown>) =>
       atomically(outer, async (db) => {
@@ -159,6 +173,19 @@ const migrations: Record<string, Migration> = {
         await db.schema.dropIndex('runs_owner_session_created').execute();
         await db.schema.alterTable('runs').dropColumn('finish_reason').execute();
         await db.schema.createIndex('runs_session_created').on('runs').columns(['session_id', 'created_at', 'id']).execute();
+        // Batches of one event go back as rows; SQL cannot split the others, so those runs' logs read as expired.
+        await db.schema
+          .createTable('run_events_v2')
+          .addColumn('run_id', 'text', (c) => c.notNull().references('runs.id').onDelete('cascade'))
+          .addColumn('seq', 'integer', (c) => c.notNull())
+          .addColumn('data', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('run_events_pk', ['run_id', 'seq'])
+          .execute();
+        await sql`update runs set events_pruned = 1 where id in (select run_id from run_events where last_seq > seq)`.execute(db);
+        await sql`insert into run_events_v2 (run_id, seq, data)
+        select run_id, seq, data from run_events where run_id not in (select run_id from run_events where last_seq > seq)`.execute(db);
+        await db.schema.dropTable('run_events').execute();
+        await db.schema.alterTable('run_events_v2').renameTo('run_events').execute();
       }),
   },
 };

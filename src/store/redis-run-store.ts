@@ -198,9 +198,10 @@ export class RedisRunStore implements Storage, RunSignals {
     return this.sql.listRuns(sessionId, owner, options);
   }
 
-  async finishRun(id: string, outcome: RunOutcome): Promise<boolean> {
+  async finishRun(id: string, outcome: RunOutcome, events: readonly LoggedEvent[] = []): Promise<boolean> {
     if (!(await this.sql.finishRun(id, outcome))) return false;
-    // The `end` (and a sweeper's `error` + `end`) come after this: XADD keeps the key's expiry.
+    // The last events follow the record (a reader that sees `end` finds the run finished); XADD keeps the key's expiry.
+    await this.appendRunEvents(id, events);
     await this.redis.pexpireat(this.eventsKey(id), Math.floor(outcome.events_expire_at));
     return true;
   }

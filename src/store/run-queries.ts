@@ -5,17 +5,11 @@ import type { Database } from './schema.js';
 /** The statuses of a run that has not ended; everything that changes a live run filters on them. */
 export const LIVE_STATUSES = ['queued', 'running'] as const;
 
-/** Rows per multi-row insert of events: 201 parameters, far below either database's limit. */
-export const EVENTS_PER_INSERT = 100;
-
 /**
  * The run queries of the hot path, compiled once (see precompile): every batch of tokens appends
  * events, every reader reads the run and its log.
  */
 export function runQueries(db: Kysely<Database>) {
-  const insertEvents = new Map<number, ReturnType<typeof precompileInsertEvents>>();
-  const precompileInsertEvents = (rows: number) =>
-    precompile((a) => db.insertInto('run_events').values(Array.from({ length: rows }, (_, i) => ({ run_id: a(0), seq: a(1 + 2 * i), data: a(2 + 2 * i) }))));
   return {
     createRun: precompile((a) =>
       db.insertInto('runs').values({
@@ -65,22 +59,61 @@ export function runQueries(db: Kysely<Database>) {
     requestCancel: precompile((a) =>
       db.updateTable('runs').set({ cancel_requested: 1 }).where('id', '=', a(0)).where('owner', '=', a(1)).where('status', 'in', LIVE_STATUSES),
     ),
-    // (run_id, after, limit)
-    readRunEvents: precompile((a) =>
-      db.selectFrom('run_events').select(['seq', 'data']).where('run_id', '=', a(0)).where('seq', '>', a(1)).orderBy('seq').limit(a(2)),
+    // (run_id, seq, last_seq, data). Refused (nothing inserted) when a batch already logged reaches
+    // `seq`: the batch just before `last_seq` is the only one that could overlap, so this is one seek.
+    insertBatch: precompile((a) =>
+      db
+        .insertInto('run_events')
+        .columns(['run_id', 'seq', 'last_seq', 'data'])
+        .expression(
+          db
+            .selectNoFrom((eb) => [
+              eb.cast<string>(eb.val(a(0)), 'text').as('run_id'),
+              eb.cast<number>(eb.val(a(1)), 'integer').as('seq'),
+              eb.cast<number>(eb.val(a(2)), 'integer').as('last_seq'),
+              eb.cast<string>(eb.val(a(3)), 'text').as('data'),
+            ])
+            .where((eb) =>
+              eb(
+                eb.fn.coalesce(
+                  db
+                    .selectFrom('run_events as prev')
+                    .select('prev.last_seq')
+                    .where('prev.run_id', '=', a(0))
+                    .where('prev.seq', '<=', a(2))
+                    .orderBy('prev.seq', 'desc')
+                    .limit(1),
+                  eb.lit(0),
+                ),
+                '<',
+                a(1),
+              ),
+            ),
+        ),
     ),
-    // (run_id)
-    lastRunEventSeq: precompile((a) =>
+    // (run_id, from, to): the batches holding events from..to: the one `from` falls in, then later
+    // ones starting by `to` (seqs are consecutive, so nothing past `to` is read).
+    readBatches: precompile((a) =>
       db
         .selectFrom('run_events')
-        .select((eb) => eb.fn.max('seq').as('last'))
-        .where('run_id', '=', a(0)),
+        .select(['seq', 'last_seq', 'data'])
+        .where('run_id', '=', a(0))
+        .where('seq', '>=', (eb) =>
+          eb.fn.coalesce(
+            eb
+              .selectFrom('run_events as first')
+              .select('first.seq')
+              .where('first.run_id', '=', a(0))
+              .where('first.seq', '<=', a(1))
+              .orderBy('first.seq', 'desc')
+              .limit(1),
+            eb.lit(0),
+          ),
+        )
+        .where('seq', '<=', a(2))
+        .orderBy('seq'),
     ),
-    /** (run_id, seq1, data1, seq2, data2, …): one statement per row count, compiled when first needed. */
-    insertEvents(rows: number) {
-      let query = insertEvents.get(rows);
-      if (!query) insertEvents.set(rows, (query = precompileInsertEvents(rows)));
-      return query;
-    },
+    // (run_id)
+    lastRunEventSeq: precompile((a) => db.selectFrom('run_events').select('last_seq').where('run_id', '=', a(0)).orderBy('seq', 'desc').limit(1)),
   };
 }

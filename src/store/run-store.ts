@@ -63,8 +63,11 @@ export interface RunStore {
   getRun(id: string, owner: string): Promise<RunRecord | undefined>;
   /** A session's runs, newest first; `before` is the `runCursor` of the previous page's last run. */
   listRuns(sessionId: string, owner: string, options: { limit: number; before?: string | undefined }): Promise<RunRecord[]>;
-  /** Records the end of a run, once: false if it had already ended (another process marked it). */
-  finishRun(id: string, outcome: RunOutcome): Promise<boolean>;
+  /**
+   * Records the end of a run, once, and appends `events` (the last of its log, `end` included) with
+   * it: false, and nothing appended, if it had already ended (another process marked it).
+   */
+  finishRun(id: string, outcome: RunOutcome, events?: readonly LoggedEvent[]): Promise<boolean>;
   /** Extends the lease of runs this process is running. */
   renewRuns(ids: readonly string[], until: number): Promise<void>;
   /** Asks whichever process runs it to cancel it; false if the run has already ended. */

@@ -55,9 +55,11 @@ export interface Database {
     events_expire_at: EpochMsOrNull;
     events_pruned: number;
   };
+  /** Since migration 003, one row per write: events `seq`..`last_seq`, their JSON one per line. */
   run_events: {
     run_id: string;
     seq: number;
+    last_seq: number;
     data: string;
   };
 }

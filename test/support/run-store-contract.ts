@@ -205,6 +205,7 @@ export function runStoreContract(name: string, backend: RunStoreBackend): void {
         reply: first.reply,
         tool_calls: first.tool_calls,
         usage: first.usage,
+        finish_reason: 'stop',
         finished_at: first.finished_at,
         lease_until: null,
         cancel_requested: false,
@@ -224,6 +225,55 @@ export function runStoreContract(name: string, backend: RunStoreBackend): void {
       assert.equal(cancelled?.status, 'cancelled');
       assert.equal(cancelled?.usage, null);
       assert.equal(cancelled?.error, null);
+    });
+
+    test('finishRun with the last events appends them with the outcome; refused, it appends nothing', async () => {
+      const a = owner();
+      const run = newRun(a);
+      await store.createRun(run);
+      await store.appendRunEvents(run.id, events(1, 3));
+      assert.equal(await store.finishRun(run.id, outcome({ finish_reason: 'max_steps' }), events(4, 2)), true);
+      assert.equal((await store.getRun(run.id, a))?.finish_reason, 'max_steps');
+      assert.deepEqual(
+        (await store.readRunEvents(run.id, 0, 10)).map((e) => e.seq),
+        [1, 2, 3, 4, 5],
+      );
+      assert.equal(await store.lastRunEventSeq(run.id), 5);
+      assert.equal(await store.finishRun(run.id, outcome(), events(6, 2)), false, 'a run ends once');
+      assert.equal(await store.lastRunEventSeq(run.id), 5, 'and the refused finish appended nothing');
+      assert.deepEqual(await main.logsLeft([run.id]), { logs: 1, events: 5 });
+    });
+
+    test('readRunEvents pages exactly across writes of many events each (after and limit inside a write)', async () => {
+      const run = newRun(owner());
+      await store.createRun(run);
+      await store.appendRunEvents(run.id, events(1, 5));
+      await store.appendRunEvents(run.id, events(6, 1));
+      await store.appendRunEvents(run.id, events(7, 4));
+      const seqs = async (after: number, limit: number) => (await store.readRunEvents(run.id, after, limit)).map((e) => e.seq);
+      assert.deepEqual(await seqs(0, 100), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      assert.deepEqual(await seqs(2, 2), [3, 4]);
+      assert.deepEqual(await seqs(4, 3), [5, 6, 7]);
+      assert.deepEqual(await seqs(5, 1), [6]);
+      assert.deepEqual(await seqs(8, 5), [9, 10]);
+      assert.deepEqual(await seqs(10, 5), []);
+      // Page through one event at a time: every event once, in order.
+      const all: number[] = [];
+      for (let after = 0; ;) {
+        const page = await store.readRunEvents(run.id, after, 1);
+        if (page.length === 0) break;
+        all.push(page[0]!.seq);
+        after = page[0]!.seq;
+      }
+      assert.deepEqual(all, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      await refused(store.appendRunEvents(run.id, events(9, 3)), 'seqTaken', 'a write reaching into events already logged');
+      await refused(store.appendRunEvents(run.id, events(3, 1)), 'seqTaken', 'an event inside an earlier write');
+      assert.equal(await store.lastRunEventSeq(run.id), 10);
+      // Event JSON is kept exactly, one event per entry, even JSON written over several lines.
+      const pretty = { seq: 11, data: JSON.stringify({ type: 'token', content: 'line one\nline two' }, null, 2) };
+      await store.appendRunEvents(run.id, [pretty]);
+      const [read] = await store.readRunEvents(run.id, 10, 1);
+      assert.deepEqual(JSON.parse(read!.data), { type: 'token', content: 'line one\nline two' });
     });
 
     test('concurrent finishRun calls: exactly one applies', async () => {
