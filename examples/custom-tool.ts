@@ -3,6 +3,8 @@
  *
  *   LLM_BASE_URL=http://localhost:11434/v1 LLM_MODEL=qwen2.5 VALID_API_KEYS=dev-key \
  *     node --import tsx examples/custom-tool.ts
+ *   LLM_PROVIDER=anthropic LLM_MODEL=claude-sonnet-4-5 LLM_API_KEY=sk-ant-… VALID_API_KEYS=dev-key \
+ *     node --import tsx examples/custom-tool.ts
  *
  * Outside this repo, import from 'agent-api' instead of '../src/index.js'.
  */
@@ -24,9 +26,10 @@ const weather = tool({
 const config = loadConfig();
 const agent = createAgent({
   name: 'weather-agent',
+  // LLM_PROVIDER picks the API (openai-compatible, the default, needs LLM_BASE_URL; the others default to their public endpoint).
   model:
-    config.LLM_BASE_URL && config.LLM_MODEL
-      ? createChatModel({ baseURL: config.LLM_BASE_URL, model: config.LLM_MODEL, apiKey: config.LLM_API_KEY })
+    config.LLM_MODEL && (config.LLM_BASE_URL || config.LLM_PROVIDER !== 'openai-compatible')
+      ? createChatModel({ provider: config.LLM_PROVIDER, baseURL: config.LLM_BASE_URL, model: config.LLM_MODEL, apiKey: config.LLM_API_KEY })
       : undefined,
   instructions: 'You are a travel assistant. Use the weather tool for weather questions.',
   tools: { ...defaultTools, weather },

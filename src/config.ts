@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
+import { CHAT_MODEL_PROVIDERS } from './agent/chat-model.js';
 import { parseDatabaseUrl } from './store/database-url.js';
 
 /** Raised at start-up for a bad environment; the message names the variable so operators can fix it. */
@@ -27,6 +28,7 @@ const schema = z.object({
   LOG_LEVEL: z.enum(logLevels).default('info'),
   VALID_API_KEYS: list.optional(),
   CORS_ORIGINS: list.default([]),
+  LLM_PROVIDER: z.enum(CHAT_MODEL_PROVIDERS, { error: `must be one of ${CHAT_MODEL_PROVIDERS.join(', ')}` }).default('openai-compatible'),
   LLM_BASE_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
   LLM_API_KEY: z.string().optional(),
   LLM_MODEL: z.string().trim().min(1).optional(),

@@ -1,17 +1,41 @@
 import { createAgent, type Agent } from './agent/agent.js';
-import { createChatModel } from './agent/chat-model.js';
+import { createChatModel, DEFAULT_BASE_URLS } from './agent/chat-model.js';
 import { defaultTools } from './agent/tools/default-tools.js';
 import type { Config } from './config.js';
 
-export const MODEL_HINT =
-  'No model is configured. Set LLM_BASE_URL (an OpenAI-compatible endpoint such as https://api.openai.com/v1 or http://localhost:11434/v1) ' +
-  'and LLM_MODEL (plus LLM_API_KEY if the provider needs one), then restart.';
+const EXAMPLE_MODELS = { openai: 'gpt-4o-mini', anthropic: 'claude-sonnet-4-5', google: 'gemini-2.5-flash' } as const;
+
+/**
+ * Why the configured model cannot be built, naming what to set; undefined when it can.
+ * `openai-compatible` needs LLM_BASE_URL; the others have a public endpoint but always need a key
+ * (their packages would otherwise read OPENAI_API_KEY and the like, a second source of settings).
+ */
+export function modelNotConfiguredHint(config: Config): string | undefined {
+  const provider = config.LLM_PROVIDER;
+  if (provider === 'openai-compatible') {
+    const missing = [config.LLM_BASE_URL ? [] : ['LLM_BASE_URL'], config.LLM_MODEL ? [] : ['LLM_MODEL']].flat();
+    if (missing.length === 0) return undefined;
+    return (
+      `No model is configured: set ${missing.join(' and ')}, then restart. ` +
+      'LLM_BASE_URL is an OpenAI-compatible endpoint such as https://api.openai.com/v1 or http://localhost:11434/v1, ' +
+      'LLM_MODEL the model name (plus LLM_API_KEY if the provider needs one). ' +
+      'For the OpenAI Responses API, Anthropic or Google Gemini, set LLM_PROVIDER to openai, anthropic or google instead.'
+    );
+  }
+  const missing = [config.LLM_MODEL ? [] : [`LLM_MODEL (e.g. ${EXAMPLE_MODELS[provider]})`], config.LLM_API_KEY ? [] : ['LLM_API_KEY']].flat();
+  if (missing.length === 0) return undefined;
+  return (
+    `No model is configured for LLM_PROVIDER=${provider}: set ${missing.join(' and ')}, then restart. ` +
+    `LLM_BASE_URL is optional (default ${DEFAULT_BASE_URLS[provider]}).`
+  );
+}
 
 /** The agent `npm start` serves: the configured model with the built-in tools. */
 export function createDefaultAgent(config: Config): Agent {
+  const hint = modelNotConfiguredHint(config);
   const model =
-    config.LLM_BASE_URL && config.LLM_MODEL
-      ? createChatModel({ baseURL: config.LLM_BASE_URL, model: config.LLM_MODEL, apiKey: config.LLM_API_KEY })
+    hint === undefined && config.LLM_MODEL
+      ? createChatModel({ provider: config.LLM_PROVIDER, baseURL: config.LLM_BASE_URL, model: config.LLM_MODEL, apiKey: config.LLM_API_KEY })
       : undefined;
   return createAgent({
     model,
@@ -21,6 +45,6 @@ export function createDefaultAgent(config: Config): Agent {
     historyWindow: config.AGENT_HISTORY_MESSAGES,
     timeoutMs: config.LLM_TIMEOUT_MS,
     maxRetries: config.LLM_MAX_RETRIES,
-    notConfiguredHint: MODEL_HINT,
+    ...(hint === undefined ? {} : { notConfiguredHint: hint }),
   });
 }

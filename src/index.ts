@@ -10,7 +10,7 @@ export { loadConfig, ConfigError, type Config } from './config.js';
 // Building an agent: a model, instructions, tools
 export { createAgent, DEFAULT_INSTRUCTIONS, type Agent, type AgentOptions, type AgentRunInput } from './agent/agent.js';
 export { AgentError, type AgentErrorCode } from './agent/agent-error.js';
-export { createChatModel, type ChatModelSettings } from './agent/chat-model.js';
+export { createChatModel, type ChatModelProvider, type ChatModelSettings } from './agent/chat-model.js';
 export { defaultTools } from './agent/tools/default-tools.js';
 export { tool, type Tool, type ToolSet } from 'ai';
 

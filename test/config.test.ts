@@ -29,6 +29,7 @@ describe('loadConfig defaults', () => {
     assert.equal(c.DATABASE_URL, 'sqlite:./data/agent-api.db');
     assert.deepEqual(c.CORS_ORIGINS, []);
     assert.equal(c.VALID_API_KEYS, undefined);
+    assert.equal(c.LLM_PROVIDER, 'openai-compatible');
     assert.equal(c.LLM_BASE_URL, undefined);
     assert.equal(c.LLM_MODEL, undefined);
   });
@@ -80,6 +81,12 @@ describe('loadConfig parsing', () => {
     assert.equal(c.LOG_LEVEL, 'debug');
   });
 
+  test('LLM_PROVIDER takes openai-compatible, openai, anthropic and google', () => {
+    for (const provider of ['openai-compatible', 'openai', 'anthropic', 'google']) {
+      assert.equal(loadConfig({ LLM_PROVIDER: provider }).LLM_PROVIDER, provider);
+    }
+  });
+
   test('empty and blank strings count as unset', () => {
     const c = loadConfig({
       PORT: '',
@@ -92,6 +99,7 @@ describe('loadConfig parsing', () => {
       VALID_API_KEYS: '',
       LLM_BASE_URL: '',
       LLM_MODEL: '',
+      LLM_PROVIDER: ' ',
       LOG_LEVEL: '',
     });
     assert.deepEqual(c, loadConfig({}));
@@ -108,6 +116,9 @@ describe('loadConfig rejects invalid values with a ConfigError naming the variab
     ['WORKERS', 'lots'],
     ['AGENT_MAX_STEPS', '0'],
     ['LOG_LEVEL', 'loud'],
+    ['LLM_PROVIDER', 'claude'],
+    ['LLM_PROVIDER', 'Anthropic'],
+    ['LLM_PROVIDER', 'openai_compatible'],
     ['LLM_BASE_URL', 'not-a-url'],
     ['LLM_BASE_URL', 'ftp://files.example/v1'],
     ['DATABASE_URL', 'mysql://x'],
@@ -131,6 +142,13 @@ describe('loadConfig rejects invalid values with a ConfigError naming the variab
       assert.deepEqual(blamed, [name], caught.message);
     });
   }
+
+  test('a bad LLM_PROVIDER is told the values it may take', () => {
+    assert.throws(
+      () => loadConfig({ LLM_PROVIDER: 'azure' }),
+      (err: unknown) => err instanceof ConfigError && /^\s+LLM_PROVIDER: must be one of openai-compatible, openai, anthropic, google$/m.test(err.message),
+    );
+  });
 
   test('every invalid variable is named at once', () => {
     assert.throws(
@@ -199,6 +217,17 @@ describe('configuration as seen by the process', () => {
     assert.match(stderr, /Invalid configuration/);
     assert.doesNotMatch(stderr, /^\s+at /m, 'no stack trace');
     assert.doesNotMatch(stderr, /ConfigError|node:internal/);
+    await child.stop();
+  });
+
+  test('LLM_PROVIDER=bogus: exits non-zero, stderr names LLM_PROVIDER and the values it may take', async () => {
+    const child = await startChild({ env: { LLM_PROVIDER: 'bogus', VALID_API_KEYS: 'k' }, waitForHealth: false });
+    const { code } = await child.waitForExit(15_000);
+    assert.notEqual(code, 0);
+    assert.notEqual(code, null);
+    const stderr = child.stderr();
+    assert.match(stderr, /LLM_PROVIDER: must be one of openai-compatible, openai, anthropic, google/);
+    assert.doesNotMatch(stderr, /^\s+at /m, 'no stack trace');
     await child.stop();
   });
 
