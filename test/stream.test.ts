@@ -506,6 +506,14 @@ describe('client hang-ups on /chat and /chat/stream', () => {
   function slowClaims(inner: Storage, ms: number): Storage {
     return new Proxy(inner, {
       get(target, prop) {
+        // The run's setup claims the session inside one transaction where the store has them.
+        if (prop === 'atomically' && target.atomically) {
+          const atomically = target.atomically.bind(target);
+          return async <T>(work: (storage: Storage) => Promise<T>) => {
+            await sleep(ms);
+            return atomically(work);
+          };
+        }
         if (prop === 'claimSession') {
           return async (id: string, owner: string, token: string, until: number) => {
             await sleep(ms);

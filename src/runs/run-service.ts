@@ -5,7 +5,7 @@ import { errorRegistry, type ErrorCode } from '../core/error-codes.js';
 import type { FinishReason, StreamEvent, Usage } from '../core/events.js';
 import type { ChatMessage } from '../core/messages.js';
 import { FINAL_STATUSES, type Run, type RunStatus } from '../core/runs.js';
-import { hasRunSignals, type LoggedEvent, type RunOutcome, type RunRecord, type RunSignals } from '../store/run-store.js';
+import { hasRunSignals, type LoggedEvent, type NewRun, type RunOutcome, type RunRecord, type RunSignals } from '../store/run-store.js';
 import type { Storage } from '../store/storage.js';
 import { LiveLog, type SeqEvent } from './live-log.js';
 import { RunError } from './run-error.js';
@@ -144,11 +144,25 @@ export class RunService {
     const id = `run_${uuidv7().replaceAll('-', '')}`;
     const now = Date.now();
     let sessionId: string | null = null;
-    if (!req.history) {
-      sessionId = req.sessionId ?? uuidv7();
-      await this.store.openSession(sessionId, req.owner, req.message.slice(0, TITLE_LENGTH));
-      if (!(await this.store.claimSession(sessionId, req.owner, id, now + this.o.leaseMs))) {
-        const claim = await this.store.sessionClaim(sessionId, req.owner);
+    const iso = new Date(now).toISOString();
+    const newRun: NewRun = { id, session_id: null, owner: req.owner, status: 'running', created_at: iso, started_at: iso, lease_until: now + this.o.leaseMs };
+    let history: ChatMessage[];
+    if (req.history) {
+      history = req.history.slice(-Math.max(this.agent.historyWindow, 0));
+      await this.store.createRun(newRun);
+    } else {
+      const sid = (sessionId = req.sessionId ?? uuidv7());
+      // Open the session, claim it, create the run and store the message: one commit where the store can.
+      const started = await this.atomically(async (s) => {
+        await s.openSession(sid, req.owner, req.message.slice(0, TITLE_LENGTH));
+        if (!(await s.claimSession(sid, req.owner, id, now + this.o.leaseMs))) return undefined;
+        await s.createRun({ ...newRun, session_id: sid });
+        const earlier = await s.recentMessages(sid, req.owner, this.agent.historyWindow);
+        await s.appendMessages(sid, req.owner, [{ role: 'user', content: req.message }]);
+        return earlier;
+      });
+      if (!started) {
+        const claim = await this.store.sessionClaim(sid, req.owner);
         const other = claim?.token ?? null;
         throw new RunError(
           'session_busy',
@@ -157,21 +171,7 @@ export class RunService {
           1,
         );
       }
-    }
-    const iso = new Date(now).toISOString();
-    try {
-      await this.store.createRun({
-        id,
-        session_id: sessionId,
-        owner: req.owner,
-        status: 'running',
-        created_at: iso,
-        started_at: iso,
-        lease_until: now + this.o.leaseMs,
-      });
-    } catch (err) {
-      if (sessionId) await this.store.releaseSession(sessionId, req.owner, id).catch(() => {});
-      throw err;
+      history = started;
     }
     const controller = new AbortController();
     const run: LocalRun = { id, owner: req.owner, sessionId, controller, log: new LiveLog(id, this.store), done: Promise.resolve() };
@@ -179,7 +179,7 @@ export class RunService {
     const onClientGone = () => controller.abort(new RunStop('cancelled', 'The client disconnected'));
     if (req.signal?.aborted) onClientGone();
     else req.signal?.addEventListener('abort', onClientGone, { once: true });
-    run.done = this.execute(run, req).finally(() => req.signal?.removeEventListener('abort', onClientGone));
+    run.done = this.execute(run, req, history).finally(() => req.signal?.removeEventListener('abort', onClientGone));
     return {
       id,
       sessionId,
@@ -302,7 +302,12 @@ export class RunService {
     }
   }
 
-  private async execute(run: LocalRun, req: RunRequest): Promise<void> {
+  /** Several store calls as one transaction where the store offers it, else one by one. */
+  private atomically<T>(work: (storage: Storage) => Promise<T>): Promise<T> {
+    return this.store.atomically ? this.store.atomically(work) : work(this.store);
+  }
+
+  private async execute(run: LocalRun, req: RunRequest, history: ChatMessage[]): Promise<void> {
     const { agent, store } = this;
     const { log, sessionId, controller } = run;
     const logger = req.log ?? this.logger;
@@ -313,15 +318,13 @@ export class RunService {
     let error: RunRecord['error'] = null;
     let finishReason: FinishReason = 'stop';
     let retryAfter: number | undefined;
+    let released = false;
     const persist = async (messages: ChatMessage[]) => {
       if (sessionId && messages.length > 0) await store.appendMessages(sessionId, run.owner, messages);
     };
     log.append({ type: 'start', session_id: sessionId ?? '', run_id: run.id });
+    let last: ChatMessage[] = [];
     try {
-      const history = sessionId
-        ? await store.recentMessages(sessionId, run.owner, agent.historyWindow)
-        : (req.history ?? []).slice(-Math.max(agent.historyWindow, 0));
-      await persist([{ role: 'user', content: req.message }]);
       for await (const event of agent.run({ history, message: req.message, signal: controller.signal })) {
         if (event.type === 'finish') {
           usage = event.usage;
@@ -336,9 +339,9 @@ export class RunService {
         await persist(transcript.add(event));
         log.append(event);
       }
-      await persist(transcript.finish(false));
+      last = transcript.finish(false);
     } catch (err) {
-      await persist(transcript.finish(true)).catch((e: unknown) => logger.error({ err: e, sessionId }, 'could not save the interrupted reply'));
+      last = transcript.finish(true);
       ({ status, error } = this.describeFailure(err, controller.signal, logger));
       finishReason = 'error';
       retryAfter = err instanceof AgentError ? err.retryAfter : undefined;
@@ -357,14 +360,26 @@ export class RunService {
         events_expire_at: finishedAt + this.o.eventsTtlMs,
       };
       const end: StreamEvent = { type: 'end', session_id: sessionId ?? '', reply: transcript.reply, usage: usage ?? ZERO_USAGE, finish_reason: finishReason };
-      // The outcome and the log's last events (`end` included) are one write.
-      const recorded = await log.close(end, (events) => store.finishRun(run.id, outcome, events));
+      // The last message, the outcome, the log's last events (`end` included) and the session's
+      // release are one write where the store can.
+      const recorded = await log.close(end, (events) =>
+        this.atomically(async (s) => {
+          // The session may be gone (deleted meanwhile): the run is still recorded.
+          if (sessionId && last.length > 0) {
+            await s.appendMessages(sessionId, run.owner, last).catch((e: unknown) => logger.error({ err: e, sessionId }, 'could not save the reply'));
+          }
+          const ok = await s.finishRun(run.id, outcome, events);
+          if (sessionId) await s.releaseSession(sessionId, run.owner, run.id);
+          released = true;
+          return ok;
+        }),
+      );
       if (!recorded) logger.warn({ runId: run.id }, 'the run was already marked ended elsewhere (its lease had run out)');
     } catch (err) {
       log.end();
       logger.error({ err, runId: run.id }, 'could not record the end of the run');
     } finally {
-      if (sessionId)
+      if (sessionId && !released)
         await store.releaseSession(sessionId, run.owner, run.id).catch((err: unknown) => logger.error({ err, sessionId }, 'could not release the session'));
       this.local.delete(run.id);
       if (this.local.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();

@@ -63,6 +63,23 @@ export class KyselyStore implements Store, RunStore {
     this.r = runQueries(db);
   }
 
+  /** Runs `work` on a view of this store whose every call is part of one transaction: one commit. */
+  atomically<T>(work: (store: this) => Promise<T>): Promise<T> {
+    return this.inTransaction((tx) => work(this.on(tx)));
+  }
+
+  /** This store, its queries running on `tx`: the compiled queries take their runner per call. */
+  private on(tx: Kysely<Database>): this {
+    const view = Object.create(this) as this;
+    Object.defineProperty(view, 'db', { value: tx });
+    return view;
+  }
+
+  /** A transaction, or the one this view already runs in (Kysely has no nested transactions). */
+  private inTransaction<T>(work: (tx: Kysely<Database>) => Promise<T>): Promise<T> {
+    return this.db.isTransaction ? work(this.db) : this.db.transaction().execute(work);
+  }
+
   async openSession(id: string, owner: string, title: string): Promise<SessionSummary> {
     await this.q.insertSession(this.db, id, owner, title, iso());
     const session = await this.getSession(id, owner);
@@ -90,7 +107,7 @@ export class KyselyStore implements Store, RunStore {
   }
 
   async deleteSession(id: string, owner: string): Promise<boolean> {
-    return this.db.transaction().execute(async (tx) => {
+    return this.inTransaction(async (tx) => {
       const res = await tx.deleteFrom('sessions').where('owner', '=', owner).where('id', '=', id).executeTakeFirst();
       if (res.numDeletedRows === 0n) return false;
       await tx.deleteFrom('messages').where('owner', '=', owner).where('session_id', '=', id).execute();
@@ -107,7 +124,7 @@ export class KyselyStore implements Store, RunStore {
   async appendMessages(sessionId: string, owner: string, messages: ChatMessage[]): Promise<void> {
     if (messages.length === 0) return;
     const now = iso();
-    await this.db.transaction().execute(async (tx) => {
+    await this.inTransaction(async (tx) => {
       const row = (await this.q.bumpCount(tx, messages.length, now, sessionId, owner)).rows[0];
       if (!row) throw new Error(`session ${sessionId} does not exist`);
       const first = Number(row.message_count) - messages.length;
@@ -187,7 +204,7 @@ export class KyselyStore implements Store, RunStore {
     };
     if (events.length === 0) return finish(this.db);
     // One transaction: a reader that sees the run's last events finds it finished, and it is one write.
-    return this.db.transaction().execute(async (tx) => {
+    return this.inTransaction(async (tx) => {
       if (!(await finish(tx))) return false;
       await this.insertBatches(tx, id, events);
       return true;
@@ -237,7 +254,7 @@ export class KyselyStore implements Store, RunStore {
     const batches = toBatches(events);
     // One statement is atomic by itself; only several batches need a transaction.
     if (batches.length === 1) return this.insertBatches(this.db, runId, events, batches);
-    await this.db.transaction().execute((tx) => this.insertBatches(tx, runId, events, batches));
+    await this.inTransaction((tx) => this.insertBatches(tx, runId, events, batches));
   }
 
   private async insertBatches(runner: Kysely<Database>, runId: string, events: readonly LoggedEvent[], batches = toBatches(events)): Promise<void> {
@@ -272,7 +289,7 @@ export class KyselyStore implements Store, RunStore {
   /** `pruneRunEvents`, returning the ids of the runs it marked (a log kept elsewhere goes with them). */
   async pruneExpiredRuns(now: number, limit: number): Promise<string[]> {
     if (limit <= 0) return [];
-    return this.db.transaction().execute(async (tx) => {
+    return this.inTransaction(async (tx) => {
       // Marking is the first statement, so it takes the write lock (SQLite: a transaction that
       // read first could not upgrade once another worker wrote) or the rows' locks (Postgres: a
       // concurrent pruner that picked the same runs then finds them marked), and each run is

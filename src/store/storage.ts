@@ -2,4 +2,11 @@ import type { RunStore } from './run-store.js';
 import type { Store } from './store.js';
 
 /** Everything the service keeps: sessions and messages, and the runs with their event logs. */
-export type Storage = Store & RunStore;
+export type Storage = Store &
+  RunStore & {
+    /**
+     * Optional: runs `work` with a view of this storage whose calls are one transaction, so the
+     * several writes that start or end a run are one commit. A backend without it gets them one by one.
+     */
+    atomically?<T>(work: (storage: Storage) => Promise<T>): Promise<T>;
+  };
