@@ -19,6 +19,12 @@ const KEY_MSGS = 'test-key-messages';
 const KEY_DEL = 'test-key-delete';
 const ALL_KEYS = [KEY_A, KEY_B, KEY_LIST, KEY_MSGS, KEY_DEL];
 const sha256hex = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
+/**
+ * better-sqlite3 objects this file opens stay reachable until it exits: on Node 24 one that the
+ * garbage collector frees aborts the process (see src/store/connect-database.ts).
+ */
+const sqliteObjects: object[] = [];
+const keepAlive = <T extends object>(o: T): T => (sqliteObjects.push(o), o);
 
 interface ErrorJson {
   error: { code: string; message: string; request_id: string; details?: unknown };
@@ -166,13 +172,13 @@ describe('authentication', () => {
     await newSession(KEY_B, 'and this');
 
     const dbPath = join(svc.dir, 'agent.db');
-    const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+    const db = keepAlive(new Database(dbPath, { readonly: true, fileMustExist: true }));
     try {
-      const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).pluck().all() as string[];
+      const tables = keepAlive(db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`)).pluck().all() as string[];
       assert.ok(tables.includes('sessions') && tables.includes('messages'), `tables: ${tables.join(', ')}`);
       let cells = 0;
       for (const table of tables) {
-        for (const row of db.prepare(`SELECT * FROM "${table}"`).all() as Array<Record<string, unknown>>) {
+        for (const row of keepAlive(db.prepare(`SELECT * FROM "${table}"`)).all() as Array<Record<string, unknown>>) {
           for (const [column, value] of Object.entries(row)) {
             cells++;
             const text = Buffer.isBuffer(value) ? value.toString('utf8') : String(value);
@@ -181,7 +187,7 @@ describe('authentication', () => {
         }
       }
       assert.ok(cells > 0, 'the database holds data');
-      const row = db.prepare('SELECT owner FROM sessions WHERE id = ?').get(idA) as { owner: string } | undefined;
+      const row = keepAlive(db.prepare('SELECT owner FROM sessions WHERE id = ?')).get(idA) as { owner: string } | undefined;
       assert.equal(row?.owner, sha256hex(KEY_A), "the owner column is the key's sha256");
     } finally {
       db.close();
