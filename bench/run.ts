@@ -6,21 +6,30 @@
  *   --only a,c,e   run some scenarios
  *   --workers N    worker processes for our service and for the seed's uvicorn (default 1)
  *   --out FILE     where the Markdown report goes (default docs/benchmarks.md; "-" for none)
- *   --baseline     with --quick, build scenario g's "before" anyway (a full run always builds it)
+ *   --baseline     with --quick, build the "before" of b and g anyway (a full run always builds them)
  *
  * Scenarios: a. GET /health; b. POST /chat throughput; c. latency added in front of an HTTP
  * upstream; d. a 1,000-token stream; e. memory per open SSE stream; f. /chat on a long session;
- * g. runs: what the run log costs. g compares the service before runs (commit e6bd7c5, built from
- * its own sources in a temporary git worktree, see lib/baseline.ts) with today's, embedded (the
- * log in SQLite) and with REDIS_URL (the log in Redis Streams; default redis://127.0.0.1:6379):
- * b's /chat load and e's memory per open stream for each, with the server's CPU time per /chat
- * beside req/s (steadier than req/s when the machine is shared). The three take turns, in reverse
- * order in the second of two rounds so drift in the machine's other load falls on all of them
- * alike, and each reports its better round. --quick runs one round, without "before" unless
- * --baseline.
+ * g. runs: what the run log costs; h. slower with use?
+ *
+ * "Before" builds: the service at an older commit, built from its own sources in a temporary git
+ * worktree (lib/baseline.ts), taking turns with today's (A B, B A: drift in the machine's other
+ * load falls on both alike; each reports its better round), with the server's CPU time per /chat
+ * beside req/s (steadier than req/s when the machine is shared). --quick runs one round, without
+ * the old builds unless --baseline.
+ * b: today's /chat against the service before issue 10 (commit 4f99fe9: the AI SDK's streamText
+ * as the agent loop), for the "3× today's" ratio.
+ * g: the service before runs (commit e6bd7c5) against today's, embedded (the log in SQLite) and
+ * with REDIS_URL (the log in Redis Streams; default redis://127.0.0.1:6379): b's /chat load and
+ * e's memory per open stream.
+ * h: 10 consecutive rounds of b's /chat load against one server process, every request a new
+ * session; before each round the database is grown with copies of a real turn so that the last
+ * round starts past 100k sessions (lib/grow-database.ts), and the rounds' own run logs expire
+ * after 8 s so that pruning them is part of every round: req/s, server CPU per request, heap and
+ * RSS after a full GC, per round, and whether the last round is within 10% of the first.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -29,9 +38,10 @@ import { createChatModel, openStore } from '../dist/index.js';
 import { streamText } from 'ai';
 import { Redis } from 'ioredis';
 import { buildBaseline, type BaselineBuild } from './lib/baseline.js';
+import { growDatabase } from './lib/grow-database.js';
 import { best, takeTurns } from './lib/turns.js';
 import { percentile, sequentialLatency, throughput, type Latency, type RequestSpec, type Throughput } from './lib/load.js';
-import { freePort, sampleRss, startServer, type Server } from './lib/processes.js';
+import { freePort, sampleRss, signalTree, startServer, type Server } from './lib/processes.js';
 import { measureStreams, memoryPerStream } from './lib/sse.js';
 
 const { values: args } = parseArgs({
@@ -45,7 +55,7 @@ const { values: args } = parseArgs({
 });
 const quick = args.quick;
 const workers = Number(args.workers);
-const only = new Set((args.only ?? 'a,b,c,d,e,f,g').split(',').map((s) => s.trim()));
+const only = new Set((args.only ?? 'a,b,c,d,e,f,g,h').split(',').map((s) => s.trim()));
 const KEY = 'bench-key';
 const PY = '/usr/bin/python3';
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -60,9 +70,15 @@ const plan = {
   growthCount: quick ? 20 : 500,
   runsHold: quick ? 50 : 1000,
   runsRounds: quick ? 1 : 2,
+  /** Scenario h: rounds against one process, seconds each, and the sessions the database holds when the last one starts. */
+  agingRounds: quick ? 3 : 10,
+  agingSeconds: quick ? 1 : 8,
+  agingSessions: quick ? 3000 : 100_000,
 };
 /** The last commit before runs (issue 9): scenario g's "before". */
 const BEFORE_RUNS = 'e6bd7c5';
+/** The last commit before issue 10 (before our own agent loop replaced the AI SDK's streamText): scenario b's "before". */
+const BEFORE_ISSUE_10 = '4f99fe9';
 
 interface Row {
   scenario: string;
@@ -199,27 +215,105 @@ async function scenarioA(): Promise<void> {
   checks.push({ target: '/health ≥ 3× the seed', measured: x(o.value.rps, sd.value.rps), ok: o.value.rps >= 3 * sd.value.rps });
 }
 
+type Contender = { server: string } & ({ start: (env: Record<string, string>) => Promise<Server>; gc: boolean } | { unavailable: string });
+type Ready = Extract<Contender, { start: unknown }>;
+
+/** The service built from an older commit (see lib/baseline.ts), or why not; --quick builds none unless --baseline. */
+async function baseline(commit: string): Promise<BaselineBuild> {
+  if (quick && !args.baseline) return { ok: false, reason: '--quick does not build it (add --baseline)' };
+  const build = await buildBaseline(ROOT, commit, (line) => process.stderr.write(`  ${line}\n`));
+  process.stderr.write(build.ok ? `  built ${commit} in ${build.baseline.buildSeconds.toFixed(0)} s\n` : `  ${commit}: unavailable, ${build.reason}\n`);
+  return build;
+}
+
+/** b's /chat load, with the server's own CPU time per request beside req/s (steadier when the machine is shared). */
+async function chatLoad(srv: Server): Promise<{ t: Throughput; cpuMs: number }> {
+  const cpu = srv.cpu();
+  const t = await throughput(chatSpec(srv), { connections: plan.connections, seconds: plan.seconds });
+  return { t, cpuMs: (srv.cpu() - cpu) / Math.max(1, t.requests) };
+}
+
+const roundsNote = (values: string[]) => (values.length > 1 ? ` (rounds: ${values.join(', ')})` : '');
+
+function unavailableRow(scenario: string, c: Contender): Row {
+  return {
+    scenario,
+    server: c.server,
+    result: `unavailable: ${'unavailable' in c ? c.unavailable : 'not measured'}`,
+    p50: '',
+    p99: '',
+    errors: 0,
+    peakRss: NaN,
+    ratio: '',
+  };
+}
+
 async function scenarioB(): Promise<void> {
-  const load = { connections: plan.connections, seconds: plan.seconds };
-  const o = await withServer(ours(), (srv) => throughput(chatSpec(srv), load));
-  const bare = await withServer(ours({ BENCH_MODEL: 'bare-instant' }), (srv) => throughput(chatSpec(srv), load));
-  const sd = await withServer(seed(), (srv) => throughput(chatSpec(srv), load));
-  const f = await withServer(floor(), (srv) => throughput(chatSpec(srv), load));
-  rows.push(
-    throughputRow(
-      'b. POST /chat (real work vs stub)',
+  const scenario = 'b. POST /chat (real work vs stub)';
+  const build = await baseline(BEFORE_ISSUE_10);
+  try {
+    const contenders: Contender[] = [
+      { server: 'agent-api', start: (env) => ours(env), gc: true },
+      {
+        server: `agent-api before issue 10 (${BEFORE_ISSUE_10})`,
+        ...(build.ok ? { start: (env) => oursFrom(build.baseline.server, env), gc: build.baseline.gcOnSignal } : { unavailable: build.reason }),
+      },
+    ];
+    // Today's and the build before issue 10 take turns (A B, B A), as in g: their ratio is within one
+    // run, and drift in the machine's other load falls on both alike. Each reports its better round.
+    const turns = await takeTurns(
+      contenders.filter((c): c is Ready => 'start' in c),
+      plan.runsRounds,
+      (c) => withServer(c.start({}), chatLoad),
+    );
+    const bare = await withServer(ours({ BENCH_MODEL: 'bare-instant' }), chatLoad);
+    const sd = await withServer(seed(), (srv) => throughput(chatSpec(srv), { connections: plan.connections, seconds: plan.seconds }));
+    const f = await withServer(floor(), (srv) => throughput(chatSpec(srv), { connections: plan.connections, seconds: plan.seconds }));
+    const [today, before] = contenders.map((c) => {
+      const results = 'start' in c ? (turns.get(c) ?? []) : [];
+      const chat = best(results, (r) => r.value.t.rps);
+      const cpuMs = best(results, (r) => -r.value.cpuMs)?.value.cpuMs;
+      return chat && cpuMs !== undefined
+        ? {
+            chat,
+            cpuMs,
+            errors: results.reduce((sum, r) => sum + r.value.t.errors, 0),
+            note: `${roundsNote(results.map((r) => num(r.value.t.rps)))}; ${cpuMs.toFixed(2)} ms CPU/request${roundsNote(results.map((r) => r.value.cpuMs.toFixed(2)))}`,
+          }
+        : undefined;
+    });
+    const cpuNote = (cpuMs: number) => `; ${cpuMs.toFixed(2)} ms CPU/request`;
+    if (!today) throw new Error("scenario b: today's service was not measured");
+    const row = throughputRow(
+      scenario,
       'agent-api',
-      o.value,
-      o.peakRss,
-      `${x(o.value.rps, sd.value.rps)} seed, ${x(o.value.rps, f.value.rps)} floor`,
-    ),
-  );
-  rows.push(
-    throughputRow('b. POST /chat (real work vs stub)', 'agent-api, agent without AI SDK', bare.value, bare.peakRss, `${x(bare.value.rps, sd.value.rps)} seed`),
-  );
-  rows.push(throughputRow('b. POST /chat (real work vs stub)', 'seed stub', sd.value, sd.peakRss));
-  rows.push(throughputRow('b. POST /chat (real work vs stub)', 'node:http floor stub', f.value, f.peakRss));
-  checks.push({ target: 'real /chat ≥ 1.5× the seed stub', measured: x(o.value.rps, sd.value.rps), ok: o.value.rps >= 1.5 * sd.value.rps });
+      today.chat.value.t,
+      today.chat.peakRss,
+      `${x(today.chat.value.t.rps, sd.value.rps)} seed, ${x(today.chat.value.t.rps, f.value.rps)} floor`,
+    );
+    rows.push({ ...row, result: row.result + today.note, errors: today.errors });
+    if (before) {
+      const r = throughputRow(scenario, contenders[1]!.server, before.chat.value.t, before.chat.peakRss, `${x(before.chat.value.t.rps, sd.value.rps)} seed`);
+      rows.push({ ...r, result: r.result + before.note, errors: before.errors });
+    } else rows.push(unavailableRow(scenario, contenders[1]!));
+    const bareRow = throughputRow(scenario, 'agent-api, agent without AI SDK', bare.value.t, bare.peakRss, `${x(bare.value.t.rps, sd.value.rps)} seed`);
+    rows.push({ ...bareRow, result: bareRow.result + cpuNote(bare.value.cpuMs) });
+    rows.push(throughputRow(scenario, 'seed stub', sd.value, sd.peakRss));
+    rows.push(throughputRow(scenario, 'node:http floor stub', f.value, f.peakRss));
+    const o = today.chat.value.t;
+    checks.push({ target: 'real /chat ≥ 1.5× the seed stub', measured: x(o.rps, sd.value.rps), ok: o.rps >= 1.5 * sd.value.rps });
+    const target = `/chat ≥ 3× before issue 10 (${BEFORE_ISSUE_10}), same run`;
+    if (before) {
+      const then = before.chat.value.t.rps;
+      checks.push({
+        target,
+        measured: `${x(o.rps, then)} (${num(o.rps)} vs ${num(then)} req/s; CPU/request ${x(today.cpuMs, before.cpuMs)})`,
+        ok: o.rps >= 3 * then,
+      });
+    } else checks.push({ target, measured: `not measured (${'unavailable' in contenders[1]! ? contenders[1].unavailable : ''})`, ok: undefined });
+  } finally {
+    if (build.ok) build.baseline.remove();
+  }
 }
 
 async function scenarioC(): Promise<void> {
@@ -240,11 +334,21 @@ async function scenarioC(): Promise<void> {
       sequentialLatency({ url: `${srv.url}/chat`, method: 'POST', headers: jsonHeaders, body: chatBody }, load),
     );
     const sdk = await sdkAlone(fake.baseUrl, load);
+    const provider = await providerAlone(fake.baseUrl, load);
     const p50 = o.value.p50 - direct.p50;
     const p99 = o.value.p99 - direct.p99;
     rows.push(latencyRow('c. POST /chat via HTTP upstream', 'agent-api (npm start)', o.value, o.peakRss, `overhead p50 +${ms(p50)}, p99 +${ms(p99)}`));
     rows.push(
       latencyRow('c. POST /chat via HTTP upstream', 'AI SDK streamText alone → fake', sdk, process.memoryUsage.rss(), `SDK p50 +${ms(sdk.p50 - direct.p50)}`),
+    );
+    rows.push(
+      latencyRow(
+        'c. POST /chat via HTTP upstream',
+        'provider package alone (doStream) → fake',
+        provider,
+        process.memoryUsage.rss(),
+        `provider p50 +${ms(provider.p50 - direct.p50)}, p99 +${ms(provider.p99 - direct.p99)}`,
+      ),
     );
     rows.push(latencyRow('c. POST /chat via HTTP upstream', 'direct to fake upstream', direct, fake.rss()));
     checks.push({ target: 'gateway overhead p50 ≤ 1 ms', measured: ms(p50), ok: p50 <= 1 });
@@ -254,15 +358,14 @@ async function scenarioC(): Promise<void> {
   }
 }
 
-/** The AI SDK on its own, in this process: one streamText call per request, nothing else. */
-async function sdkAlone(baseURL: string, { count, warmup }: { count: number; warmup: number }): Promise<Latency> {
-  const model = createChatModel({ baseURL, model: 'fake-model' });
+/** `call` timed one at a time in this process, like sequentialLatency. */
+async function timeCalls(call: () => Promise<void>, { count, warmup }: { count: number; warmup: number }): Promise<Latency> {
   const times: number[] = [];
   let errors = 0;
   for (let i = 0; i < warmup + count; i++) {
     const started = process.hrtime.bigint();
     try {
-      for await (const part of streamText({ model, prompt: 'What is 2+2?', maxRetries: 0 }).fullStream) if (part.type === 'error') throw part.error;
+      await call();
     } catch {
       errors++;
     }
@@ -270,6 +373,26 @@ async function sdkAlone(baseURL: string, { count, warmup }: { count: number; war
   }
   times.sort((a, b) => a - b);
   return { p50: percentile(times, 50), p99: percentile(times, 99), mean: times.reduce((a, b) => a + b, 0) / times.length, errors, count };
+}
+
+/** The AI SDK on its own, in this process: one streamText call per request, nothing else. */
+function sdkAlone(baseURL: string, load: { count: number; warmup: number }): Promise<Latency> {
+  const model = createChatModel({ baseURL, model: 'fake-model' });
+  return timeCalls(async () => {
+    for await (const part of streamText({ model, prompt: 'What is 2+2?', maxRetries: 0 }).fullStream) if (part.type === 'error') throw part.error;
+  }, load);
+}
+
+/**
+ * The model layer our agent loop calls, on its own: the provider package's doStream (fetch, the
+ * response's web streams, SSE parsing), read to the end. What `npm start` adds above this is ours.
+ */
+function providerAlone(baseURL: string, load: { count: number; warmup: number }): Promise<Latency> {
+  const model = createChatModel({ baseURL, model: 'fake-model' });
+  return timeCalls(async () => {
+    const { stream } = await model.doStream({ prompt: [{ role: 'user', content: [{ type: 'text', text: 'What is 2+2?' }] }] });
+    for await (const part of stream) if (part.type === 'error') throw part.error;
+  }, load);
 }
 
 async function scenarioD(): Promise<void> {
@@ -394,14 +517,8 @@ async function redisUnreachable(url: string): Promise<string | undefined> {
   }
 }
 
-type Contender = { server: string } & ({ start: (env: Record<string, string>) => Promise<Server>; gc: boolean } | { unavailable: string });
-type Ready = Extract<Contender, { start: unknown }>;
-
 async function scenarioG(): Promise<void> {
-  const build: BaselineBuild =
-    quick && !args.baseline
-      ? { ok: false, reason: '--quick does not build it (add --baseline)' }
-      : await buildBaseline(ROOT, BEFORE_RUNS, (line) => process.stderr.write(`  ${line}\n`));
+  const build = await baseline(BEFORE_RUNS);
   try {
     const redisUrl = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
     const noRedis = await redisUnreachable(redisUrl);
@@ -413,11 +530,9 @@ async function scenarioG(): Promise<void> {
       { server: 'after, embedded (SQLite)', start: (env) => ours(env), gc: true },
       { server: 'after, Redis', ...(noRedis ? { unavailable: noRedis } : { start: (env) => ours({ ...env, REDIS_URL: redisUrl }), gc: true }) },
     ];
-    if (build.ok) process.stderr.write(`  built ${BEFORE_RUNS} in ${build.baseline.buildSeconds.toFixed(0)} s\n`);
-    for (const c of contenders) if ('unavailable' in c) process.stderr.write(`  ${c.server}: unavailable, ${c.unavailable}\n`);
+    if (noRedis) process.stderr.write(`  after, Redis: unavailable, ${noRedis}\n`);
 
     const ready = contenders.filter((c): c is Ready => 'start' in c);
-    const load = { connections: plan.connections, seconds: plan.seconds };
     const n = plan.runsHold;
     // The server's own CPU time per request, beside req/s: the machine's other load changes how
     // much CPU a server gets far more than how much each request needs.
@@ -428,14 +543,7 @@ async function scenarioG(): Promise<void> {
       { label: '', env: {} },
       { label: ' (same agent in both builds: without the AI SDK)', env: { BENCH_MODEL: 'bare-instant' } },
     ];
-    const measureChat = (env: Record<string, string>) =>
-      takeTurns(ready, plan.runsRounds, (c) =>
-        withServer(c.start(env), async (srv) => {
-          const cpu = srv.cpu();
-          const t = await throughput(chatSpec(srv), load);
-          return { t, cpuMs: (srv.cpu() - cpu) / Math.max(1, t.requests) };
-        }),
-      );
+    const measureChat = (env: Record<string, string>) => takeTurns(ready, plan.runsRounds, (c) => withServer(c.start(env), chatLoad));
     const chats: Array<Awaited<ReturnType<typeof measureChat>>> = [];
     for (const agent of agents) chats.push(await measureChat(agent.env));
     const memory = await takeTurns(ready, plan.runsRounds, (c) =>
@@ -462,23 +570,12 @@ async function scenarioG(): Promise<void> {
     const perAgent = chats.map(resultsOf);
     const results = perAgent[0]!;
     const [before] = results;
-    const rounds = (values: string[]) => (values.length > 1 ? ` (rounds: ${values.join(', ')})` : '');
-    const missing = (scenario: string, c: Contender): Row => ({
-      scenario,
-      server: c.server,
-      result: `unavailable: ${'unavailable' in c ? c.unavailable : 'not measured'}`,
-      p50: '',
-      p99: '',
-      errors: 0,
-      peakRss: NaN,
-      ratio: '',
-    });
     for (const [i, agentResults] of perAgent.entries()) {
       const chatScenario = `g. POST /chat, runs log${agents[i]!.label}`;
       const before = agentResults[0];
       for (const r of agentResults) {
         if (!r.chat) {
-          rows.push(missing(chatScenario, r.c));
+          rows.push(unavailableRow(chatScenario, r.c));
           continue;
         }
         const ratio =
@@ -486,21 +583,21 @@ async function scenarioG(): Promise<void> {
             ? `${x(r.chat.value.t.rps, before.chat.value.t.rps)} before (CPU/request ${x(r.cpuMs, before.cpuMs)})`
             : '';
         const row = throughputRow(chatScenario, r.c.server, r.chat.value.t, r.chat.peakRss, ratio);
-        const cpu = `; ${r.cpuMs?.toFixed(2)} ms CPU/request${rounds(r.cpuRounds)}`;
-        rows.push({ ...row, result: row.result + rounds(r.chatRounds) + cpu, errors: r.chatErrors });
+        const cpu = `; ${r.cpuMs?.toFixed(2)} ms CPU/request${roundsNote(r.cpuRounds)}`;
+        rows.push({ ...row, result: row.result + roundsNote(r.chatRounds) + cpu, errors: r.chatErrors });
       }
     }
     const memoryScenario = `g. ${num(n)} open SSE streams, runs log`;
     for (const r of results) {
       if (!r.memory) {
-        rows.push(missing(memoryScenario, r.c));
+        rows.push(unavailableRow(memoryScenario, r.c));
         continue;
       }
       const gcNote = 'gc' in r.c && !r.c.gc ? ' (its server has no GC on SIGUSR2: garbage included)' : '';
       rows.push({
         scenario: memoryScenario,
         server: r.c.server,
-        result: `${num(r.memory.open)} open, ${kb(r.memory.perStream)}/stream${rounds(r.memoryRounds)}${gcNote}`,
+        result: `${num(r.memory.open)} open, ${kb(r.memory.perStream)}/stream${roundsNote(r.memoryRounds)}${gcNote}`,
         p50: '',
         p99: '',
         errors: r.memoryErrors,
@@ -527,6 +624,98 @@ async function scenarioG(): Promise<void> {
   } finally {
     if (build.ok) build.baseline.remove();
   }
+}
+
+/** What the bench server holds after a full GC: one line of its BENCH_STATS_FILE (see agent-server.mjs). */
+interface ServerStats {
+  heapUsed: number;
+  rss: number;
+  external: number;
+  resources: Record<string, number>;
+  activeRuns: number;
+}
+
+async function serverStats(server: Server, file: string): Promise<ServerStats | undefined> {
+  const lines = () => (existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean) : []);
+  const before = lines().length;
+  signalTree(server.pid, 'SIGUSR2');
+  for (let i = 0; i < 50; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    const now = lines();
+    if (now.length > before) return JSON.parse(now.at(-1)!) as ServerStats;
+  }
+  return undefined;
+}
+
+async function scenarioH(): Promise<void> {
+  const dbPath = join(tmp, 'aging.db');
+  const statsFile = join(tmp, 'aging-stats.jsonl');
+  const { agingRounds: n, agingSeconds: seconds, agingSessions: target } = plan;
+  const scenario = `h. POST /chat, ${n} rounds on one process`;
+  const load = { connections: plan.connections, seconds };
+  // The rounds' own runs keep their logs 8 s instead of 10 min, so pruning them (every TTL/2 = 4 s)
+  // is part of every round, round 1 included (the warm-up lasts TTL + 4 s). The copied turns keep
+  // the default 10 min: the pruner works beside a backlog of logs not yet expired that grows to
+  // 100k, as in a service answering ~170 turns a second with the default TTL.
+  const ttlSeconds = 8;
+  const env = { DATABASE_URL: `sqlite:${dbPath}`, BENCH_STATS_FILE: statsFile, RUN_EVENTS_TTL_S: String(ttlSeconds) };
+  const measured = await withServer(ours(env), async (srv) => {
+    // Warm-up (JIT, caches, pruning under way), which also leaves the turns the database grows by copying.
+    await throughput(chatSpec(srv), { ...load, seconds: quick ? 1 : ttlSeconds * 1.5 });
+    const grower = growDatabase(dbPath);
+    try {
+      const before = await serverStats(srv, statsFile);
+      const out: Array<{ sessions: number; t: Throughput; cpuMs: number; peakRss: number; stats: ServerStats | undefined }> = [];
+      for (let r = 0; r < n; r++) {
+        // Grown before each round, while the server idles: round r + 1 starts at (r + 1)/n of the target.
+        const want = Math.round((target * (r + 1)) / n);
+        const have = grower.sessions();
+        if (want > have) grower.addTurns(want - have, 600_000);
+        // Every reading of memory follows a forced full GC, after which V8 runs with a small young
+        // generation for a while: measured, the next seconds cost ~15% more CPU per request. So
+        // every round, the first included, starts after a GC and 2 s of unmeasured load.
+        await throughput(chatSpec(srv), { ...load, seconds: quick ? 1 : 2 });
+        const sessions = grower.sessions();
+        const rss = sampleRss(srv);
+        const cpu = srv.cpu();
+        const t = await throughput(chatSpec(srv), load);
+        const cpuMs = (srv.cpu() - cpu) / Math.max(1, t.requests);
+        out.push({ sessions, t, cpuMs, peakRss: rss.stop(), stats: await serverStats(srv, statsFile) });
+      }
+      return { before, rounds: out, sessionsAtEnd: grower.sessions() };
+    } finally {
+      grower.close();
+    }
+  });
+  const { before, rounds, sessionsAtEnd } = measured.value;
+  const first = rounds[0]!;
+  const last = rounds.at(-1)!;
+  for (const [i, r] of rounds.entries()) {
+    const memory = r.stats ? `; after GC: heap ${mb(r.stats.heapUsed)}, RSS ${mb(r.stats.rss)}, ${r.stats.activeRuns} runs` : '';
+    const row = throughputRow(
+      scenario,
+      `agent-api, round ${i + 1} (${num(r.sessions)} sessions at start)`,
+      r.t,
+      r.peakRss,
+      i === 0 ? '' : `round 1: ${x(r.t.rps, first.t.rps)} req/s, ${x(r.cpuMs, first.cpuMs)} CPU/request`,
+    );
+    rows.push({ ...row, result: `${row.result}; ${r.cpuMs.toFixed(2)} ms CPU/request${memory}` });
+  }
+  const handles = (st: ServerStats | undefined) => JSON.stringify(st?.resources ?? {});
+  process.stderr.write(
+    `  h: ${num(sessionsAtEnd)} sessions at the end; after GC before round 1: heap ${mb(before?.heapUsed ?? NaN)}, handles ${handles(before)}; ` +
+      `after the last round: heap ${mb(last.stats?.heapUsed ?? NaN)}, handles ${handles(last.stats)}\n`,
+  );
+  checks.push({
+    target: `no slowdown with use (h): last of ${n} rounds within 10% of the first, CPU/request`,
+    measured: `${x(last.cpuMs, first.cpuMs)} (${last.cpuMs.toFixed(2)} vs ${first.cpuMs.toFixed(2)} ms; ${num(last.sessions)} sessions at its start)`,
+    ok: last.cpuMs <= 1.1 * first.cpuMs,
+  });
+  checks.push({
+    target: `no slowdown with use (h): last of ${n} rounds within 10% of the first, req/s`,
+    measured: `${x(last.t.rps, first.t.rps)} (${num(last.t.rps)} vs ${num(first.t.rps)} req/s)`,
+    ok: last.t.rps >= 0.9 * first.t.rps,
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -558,7 +747,16 @@ function table(): string[] {
   return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...body.map((c) => `| ${c.join(' | ')} |`)];
 }
 
-const scenarios: Record<string, () => Promise<void>> = { a: scenarioA, b: scenarioB, c: scenarioC, d: scenarioD, e: scenarioE, f: scenarioF, g: scenarioG };
+const scenarios: Record<string, () => Promise<void>> = {
+  a: scenarioA,
+  b: scenarioB,
+  c: scenarioC,
+  d: scenarioD,
+  e: scenarioE,
+  f: scenarioF,
+  g: scenarioG,
+  h: scenarioH,
+};
 const started = Date.now();
 try {
   for (const [name, run] of Object.entries(scenarios)) {

@@ -5,6 +5,12 @@
 //   BENCH_MODEL=hold      one token, then silence until the client hangs up (open-stream count)
 // A `bare-` prefix (bare-instant, bare-tokens:N, bare-hold) serves the same from an Agent written
 // without the AI SDK, which separates the SDK's cost from the service's own.
+//   BENCH_MODEL=configured  the agent `npm start` serves: LLM_PROVIDER/LLM_BASE_URL/LLM_MODEL through its provider package
+// Debugging aids for the benchmarks (bench/run.ts scenario h, bench/profile.ts):
+//   BENCH_STATS_FILE=path     on SIGUSR2 (after the full GC), append one JSON line: memory, live handles, runs
+//   BENCH_CPU_PROFILE=path    SIGHUP starts a CPU profile (node:inspector), the next SIGHUP writes it to path
+//                             (`--cpu-prof` writes nothing on our exit path)
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { createAgent, createAgentServer, defaultTools, loadConfig } from '../../dist/index.js';
 
 const bare = (process.env.BENCH_MODEL ?? '').startsWith('bare-');
@@ -69,10 +75,43 @@ const agent = bare
       historyWindow: config.AGENT_HISTORY_MESSAGES,
       timeoutMs: config.LLM_TIMEOUT_MS,
     });
-const server = await createAgentServer({ agent, config });
+const server = await createAgentServer({ ...(process.env.BENCH_MODEL === 'configured' ? {} : { agent }), config });
 // Under --expose-gc, SIGUSR2 runs a full collection: memory per open stream is then measured as
 // what the streams retain, not as garbage V8 has not yet collected.
-if (globalThis.gc) process.on('SIGUSR2', () => (globalThis.gc(), globalThis.gc()));
+if (globalThis.gc)
+  process.on('SIGUSR2', () => {
+    globalThis.gc();
+    globalThis.gc();
+    if (process.env.BENCH_STATS_FILE) appendFileSync(process.env.BENCH_STATS_FILE, `${JSON.stringify(stats())}\n`);
+  });
+
+/** What the process holds after a full GC: memory, handles and requests libuv keeps alive (by kind), runs still going. */
+function stats() {
+  const resources = {};
+  for (const kind of process.getActiveResourcesInfo()) resources[kind] = (resources[kind] ?? 0) + 1;
+  return { pid: process.pid, at: Date.now(), ...process.memoryUsage(), resources, activeRuns: server.activeRuns };
+}
+
+if (process.env.BENCH_CPU_PROFILE) {
+  const { Session } = await import('node:inspector/promises');
+  const session = new Session();
+  session.connect();
+  let profiling = false;
+  let busy = Promise.resolve();
+  process.on('SIGHUP', () => {
+    busy = busy.then(async () => {
+      if (!profiling) {
+        await session.post('Profiler.enable');
+        await session.post('Profiler.setSamplingInterval', { interval: 200 });
+        await session.post('Profiler.start');
+      } else {
+        const { profile } = await session.post('Profiler.stop');
+        writeFileSync(process.env.BENCH_CPU_PROFILE, JSON.stringify(profile));
+      }
+      profiling = !profiling;
+    });
+  });
+}
 const stop = () => void server.close().then(() => process.exit(0));
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);
