@@ -3,6 +3,7 @@ import { createGoogleGenerativeAI } from '@ai-sdk/google';
 import { createOpenAI } from '@ai-sdk/openai';
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
 import type { LanguageModelV3 } from '@ai-sdk/provider';
+import { nodeFetch } from './node-fetch.js';
 
 /** Which API the model speaks, each through the AI SDK's own provider package. */
 export const CHAT_MODEL_PROVIDERS = ['openai-compatible', 'openai', 'anthropic', 'google'] as const;
@@ -41,17 +42,17 @@ export interface ChatModelSettings {
  * - `google`: the Gemini API (`POST {baseURL}/models/{model}:streamGenerateContent`).
  */
 export function createChatModel({ provider = 'openai-compatible', baseURL, model, apiKey }: ChatModelSettings): LanguageModelV3 {
-  const key = apiKey ? { apiKey } : {};
+  const options = { ...(apiKey ? { apiKey } : {}), fetch: nodeFetch };
   switch (provider) {
     case 'openai-compatible':
       if (!baseURL) throw new TypeError('createChatModel: the openai-compatible provider needs a baseURL (an OpenAI Chat Completions endpoint)');
-      return createOpenAICompatible({ name: 'llm', baseURL, ...key, includeUsage: true }).chatModel(model);
+      return createOpenAICompatible({ name: 'llm', baseURL, ...options, includeUsage: true }).chatModel(model);
     case 'openai':
-      return createOpenAI({ baseURL: baseURL ?? DEFAULT_BASE_URLS.openai, ...key }).responses(model);
+      return createOpenAI({ baseURL: baseURL ?? DEFAULT_BASE_URLS.openai, ...options }).responses(model);
     case 'anthropic':
-      return createAnthropic({ baseURL: baseURL ?? DEFAULT_BASE_URLS.anthropic, ...key }).messages(model);
+      return createAnthropic({ baseURL: baseURL ?? DEFAULT_BASE_URLS.anthropic, ...options }).messages(model);
     case 'google':
-      return createGoogleGenerativeAI({ baseURL: baseURL ?? DEFAULT_BASE_URLS.google, ...key }).languageModel(model);
+      return createGoogleGenerativeAI({ baseURL: baseURL ?? DEFAULT_BASE_URLS.google, ...options }).languageModel(model);
     default:
       // Reachable from JavaScript callers only.
       throw new TypeError(`createChatModel: unknown provider ${JSON.stringify(provider satisfies never)}; use one of ${CHAT_MODEL_PROVIDERS.join(', ')}`);
