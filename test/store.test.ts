@@ -20,6 +20,7 @@ import pg from 'pg';
 import type { ChatMessage } from '../src/core/messages.js';
 import { connectDatabase } from '../src/store/connect-database.js';
 import { parseDatabaseUrl } from '../src/store/database-url.js';
+import { KyselyStore } from '../src/store/kysely-store.js';
 import { migrateTo } from '../src/store/migrations.js';
 import { openStore } from '../src/store/open-store.js';
 import type { Database } from '../src/store/schema.js';
@@ -27,7 +28,20 @@ import { sessionCursor } from '../src/store/session-cursor.js';
 import type { Storage } from '../src/store/storage.js';
 import type { Store } from '../src/store/store.js';
 import { requiredSetup } from './support/required-setup.js';
-import { events, iso, newRun, NO_LOGS, outcome, owner, rid, runStoreContract, sid, type LogsLeft, type RunStoreBackend } from './support/run-store-contract.js';
+import {
+  events,
+  HOUR,
+  iso,
+  newRun,
+  NO_LOGS,
+  outcome,
+  owner,
+  rid,
+  runStoreContract,
+  sid,
+  type LogsLeft,
+  type RunStoreBackend,
+} from './support/run-store-contract.js';
 
 /** Where a backend's databases live: each `create` is another empty one, all removed by `teardown`. */
 interface Locations {
@@ -722,6 +736,125 @@ function storeContract(name: string, locations: Locations): void {
         assert.equal(s?.title, 'kept');
         assert.equal(s?.active_run_id, null, 'the claim lost its token with the column');
         assert.deepEqual(await again.listRuns(id, a, { limit: 10 }), []);
+      } finally {
+        await again.close();
+      }
+    });
+
+    /** What migration 004 changed: SQLite's tables without rowid, and the partial indexes on runs. */
+    const leanSchema = (db: Kysely<Database>) =>
+      name === 'sqlite'
+        ? sql<{
+            name: string;
+            sql: string;
+          }>`SELECT name, sql FROM sqlite_master WHERE tbl_name IN ('sessions', 'messages', 'runs', 'run_events') ORDER BY name`.execute(db)
+        : sql<{ name: string; sql: string }>`SELECT indexname AS name, indexdef AS sql FROM pg_indexes WHERE tablename = 'runs' ORDER BY indexname`.execute(db);
+
+    test('a database at migration 003 is upgraded to lean tables: sessions, messages, runs and their logs are kept and work', async () => {
+      const oldUrl = await locations.create();
+      const a = owner();
+      const id = sid();
+      const [live, expired, kept] = [rid(), rid(), rid()];
+      await withDatabase(oldUrl, async (db) => {
+        await migrateTo(db as unknown as Kysely<unknown>, '003_sessions_per_owner');
+        // The queries of release 003 were those of today's store: it writes the old schema as that release did.
+        const old = new KyselyStore(db);
+        await old.openSession(id, a, 'kept');
+        await old.appendMessages(id, a, sampleTurn);
+        assert.equal(await old.claimSession(id, a, live, 5_000), true);
+        await old.createRun(newRun(a, { id: live, session_id: id, created_at: iso(1_000), lease_until: 5_000 }));
+        await old.appendRunEvents(live, events(1, 3));
+        for (const [run, expiresAt] of [
+          [expired, 10_000],
+          [kept, Date.now() + HOUR],
+        ] as const) {
+          await old.createRun(newRun(a, { id: run, session_id: id, created_at: iso(expiresAt === 10_000 ? 2_000 : 3_000) }));
+          assert.equal(await old.finishRun(run, outcome({ events_expire_at: expiresAt }), events(1, 2)), true);
+        }
+      });
+
+      const upgraded = await openStore(oldUrl);
+      try {
+        const session = await upgraded.getSession(id, a);
+        assert.deepEqual([session?.title, session?.message_count], ['kept', sampleTurn.length]);
+        assert.deepEqual(
+          (await upgraded.listMessages(id, a, { limit: 10 })).map((r) => r.message),
+          sampleTurn,
+        );
+        assert.deepEqual((await upgraded.sessionClaim(id, a))?.token, undefined, 'the claim (until 5 s after the epoch) has lapsed');
+        assert.deepEqual(
+          (await upgraded.listRuns(id, a, { limit: 10 })).map((r) => r.id),
+          [kept, expired, live],
+        );
+        assert.deepEqual(await upgraded.readRunEvents(live, 0, 10), events(1, 3));
+        assert.equal((await upgraded.getRun(kept, a))?.reply, 'done');
+        // The sweeper and the pruner find the old rows through the new indexes.
+        assert.deepEqual(
+          (await upgraded.staleRuns(Date.now(), 10)).map((r) => r.id),
+          [live],
+        );
+        assert.equal(await upgraded.pruneRunEvents(Date.now(), 10), 1);
+        assert.equal((await upgraded.getRun(expired, a))?.events_pruned, true);
+        assert.deepEqual(await upgraded.readRunEvents(kept, 0, 10), events(1, 2));
+        // New rows go in beside them, and the log's foreign key still holds.
+        await upgraded.appendRunEvents(live, events(4, 1));
+        assert.equal(await upgraded.finishRun(live, outcome(), events(5, 1)), true);
+        assert.deepEqual(await upgraded.staleRuns(Date.now(), 10), []);
+        assert.equal(await upgraded.deleteSession(id, a), true);
+        await assert.rejects(upgraded.appendRunEvents(kept, events(3, 1)), 'a log cannot outlive its run');
+        assert.deepEqual(await withDatabase(oldUrl, (db) => countLogs(db, [live, expired, kept])), NO_LOGS);
+
+        const schema = (await withDatabase(oldUrl, leanSchema)).rows;
+        if (name === 'sqlite') {
+          for (const table of ['sessions', 'messages', 'runs', 'run_events'])
+            assert.match(schema.find((r) => r.name === table)?.sql ?? '', /without rowid$/i, table);
+          assert.match(schema.find((r) => r.name === 'run_events')?.sql ?? '', /references "runs"/);
+        }
+        assert.deepEqual(
+          schema.filter((r) => r.name.startsWith('runs_') && r.name !== 'runs_pkey').map((r) => [r.name, /where/i.test(r.sql)]),
+          [
+            ['runs_live_lease', true],
+            ['runs_owner_session_created', false],
+            ['runs_unpruned_expire', true],
+          ],
+        );
+      } finally {
+        await upgraded.close();
+      }
+    });
+
+    test('migration 004 rolls back to 003, keeping everything, and applies again', async () => {
+      const u = await locations.create();
+      const a = owner();
+      const id = sid();
+      const run = rid();
+      const first = await openStore(u);
+      try {
+        await first.openSession(id, a, 'kept');
+        await first.appendMessages(id, a, sampleTurn);
+        await first.createRun(newRun(a, { id: run, session_id: id }));
+        assert.equal(await first.finishRun(run, outcome(), events(1, 3)), true);
+      } finally {
+        await first.close();
+      }
+      await withDatabase(u, async (db) => {
+        const lean = (await leanSchema(db)).rows;
+        await migrateTo(db as unknown as Kysely<unknown>, '003_sessions_per_owner');
+        const rolledBack = (await leanSchema(db)).rows;
+        assert.notDeepEqual(rolledBack, lean);
+        assert.ok(!rolledBack.some((r) => /without rowid|where/i.test(r.sql ?? '')), 'the tables and indexes of 003 are back');
+        assert.equal((await new KyselyStore(db).getRun(run, a))?.status, 'completed');
+      });
+      const again = await openStore(u);
+      try {
+        assert.equal((await again.getSession(id, a))?.message_count, sampleTurn.length);
+        assert.deepEqual(
+          (await again.listMessages(id, a, { limit: 10 })).map((r) => r.message),
+          sampleTurn,
+        );
+        assert.deepEqual(await again.readRunEvents(run, 0, 10), events(1, 3));
+        assert.equal(await again.deleteSession(id, a), true);
+        assert.deepEqual(await withDatabase(u, (db) => countLogs(db, [run])), NO_LOGS);
       } finally {
         await again.close();
       }

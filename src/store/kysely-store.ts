@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import type { ChatMessage } from '../core/messages.js';
 import type { SessionSummary } from '../core/sessions.js';
 import { LIVE_STATUSES, runQueries } from './run-queries.js';
@@ -15,6 +15,13 @@ const iso = (ms = Date.now()) => new Date(ms).toISOString();
 
 /** Epoch ms as a BIGINT parameter: Postgres rejects a fraction ('1.5' is not a bigint). */
 const epochMs = (ms: number) => Math.floor(ms);
+
+/**
+ * The live statuses as SQL literals, for queries the partial index runs_live_lease serves: SQLite
+ * uses a partial index only if it can tell the query's WHERE implies the index's, and a bound
+ * parameter's value is unknown when the statement is prepared.
+ */
+const LIVE_STATUS_LITERALS = LIVE_STATUSES.map((s) => sql.lit(s));
 
 /** IN lists are split so that no statement nears either database's parameter limit. */
 const IDS_PER_QUERY = 500;
@@ -81,7 +88,11 @@ export class KyselyStore implements Store, RunStore {
   }
 
   async openSession(id: string, owner: string, title: string): Promise<SessionSummary> {
-    await this.q.insertSession(this.db, id, owner, title, iso());
+    const now = iso();
+    const { numAffectedRows } = await this.q.insertSession(this.db, id, owner, title, now);
+    // Inserted: the row holds just these values, so it is not read back (every /chat turn opens its
+    // session, and a statement less is a measurable part of a turn).
+    if ((numAffectedRows ?? 0n) > 0n) return { id, title, message_count: 0, created_at: now, updated_at: now, active_run_id: null };
     const session = await this.getSession(id, owner);
     // Only a delete racing the open can get here; the caller sees it as the store failing.
     if (!session) throw new Error(`session ${id} was deleted while it was being opened`);
@@ -240,7 +251,7 @@ export class KyselyStore implements Store, RunStore {
     const rows = await this.db
       .selectFrom('runs')
       .selectAll()
-      .where('status', 'in', LIVE_STATUSES)
+      .where('status', 'in', LIVE_STATUS_LITERALS)
       .where('lease_until', '<', epochMs(now))
       .orderBy('lease_until')
       .orderBy('id')
@@ -301,7 +312,8 @@ export class KyselyStore implements Store, RunStore {
           eb
             .selectFrom('runs')
             .select('id')
-            .where('events_pruned', '=', 0)
+            // A literal, for the partial index runs_unpruned_expire (see LIVE_STATUS_LITERALS).
+            .where('events_pruned', '=', sql.lit(0))
             .where('events_expire_at', '<', epochMs(now))
             .orderBy('events_expire_at')
             .limit(limit),
