@@ -65,14 +65,13 @@ describe('workers that keep failing to start', () => {
     const taken = net.createServer();
     await new Promise<void>((resolve) => taken.listen(port, '127.0.0.1', resolve));
     try {
-      const started = Date.now();
       const child = await startChild({ port, env: { VALID_API_KEYS: 'k', WORKERS: '2' }, waitForHealth: false });
       try {
-        const { code } = await child.waitForExit(20_000);
-        const elapsed = Date.now() - started;
+        // It ends by itself (no time bound beyond the wait: a loaded machine starts workers slowly);
+        // the count of worker exits below is what shows it stopped forking.
+        const { code } = await child.waitForExit(60_000);
         const stderr = child.stderr();
         assert.notEqual(code, 0, stderr);
-        assert.ok(elapsed < 15_000, `exited after ${elapsed} ms\n${stderr}`);
         assert.match(stderr, /EADDRINUSE/, 'the workers said why');
         assert.match(stderr, /^workers keep failing to start \(3 in a row exited before listening, the last with exit code 1\); not starting more$/m);
         // The two workers fail and are replaced; the first replacement to fail too is the third in a row, and ends it.

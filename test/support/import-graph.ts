@@ -42,7 +42,8 @@ export const RUNTIME_EXCEPTIONS: Record<string, string> = {
 /** Packages a layer may import at run time (node: built-ins count as packages named node:*). */
 export const PACKAGE_RULES: Partial<Record<Layer, (pkg: string) => boolean>> = {
   core: (pkg) => pkg === 'zod',
-  agent: (pkg) => pkg === 'zod' || pkg === 'ai' || pkg.startsWith('@ai-sdk/'),
+  // node:http(s) carry the model requests (agent/node-fetch.ts): the provider's transport, not a server.
+  agent: (pkg) => pkg === 'zod' || pkg === 'ai' || pkg.startsWith('@ai-sdk/') || pkg === 'node:http' || pkg === 'node:https',
   store: (pkg) => ['kysely', 'pg', 'better-sqlite3', 'ioredis'].includes(pkg) || pkg.startsWith('node:'),
   runs: (pkg) => pkg.startsWith('node:'),
   client: () => false,
