@@ -104,9 +104,14 @@ export async function createAgentServer(options: AgentServerOptions = {}): Promi
 
   const sockets = new Set<Socket>();
   const usedSockets = new WeakSet<Socket>();
+  // One function for every socket ('close' comes once): a closure per connection would be held as
+  // long as the connection, an open stream's included.
+  const forget = function (this: Socket) {
+    sockets.delete(this);
+  };
   app.server.on('connection', (socket: Socket) => {
     sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    socket.on('close', forget);
   });
   app.server.on('request', (request: IncomingMessage) => usedSockets.add(request.socket));
 

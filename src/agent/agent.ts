@@ -80,14 +80,19 @@ export function createAgent(options: AgentOptions): Agent {
   }
   const tools = prepareTools(options.tools ?? {});
   const retry = { maxRetries, baseDelayMs: retryDelayMs, maxRetryAfterMs };
+  const settings = model && { model, instructions, tools, maxSteps, historyWindow, timeoutMs, retry };
 
   return {
     name,
     historyWindow,
     notReadyReason: () => (model ? undefined : notConfiguredHint),
-    async *run(input) {
-      if (!model) throw new AgentError('model_not_configured', notConfiguredHint);
-      yield* runTurn({ model, instructions, tools, maxSteps, historyWindow, timeoutMs, retry }, input);
-    },
+    // The turn's own generator, not one delegating to it: a run waiting on the model holds one
+    // generator less (its frame and the promise between the two).
+    run: (input) => (settings ? runTurn(settings, input) : notConfigured(notConfiguredHint)),
   };
+}
+
+// eslint-disable-next-line require-yield -- fails on the first next(), as a turn does
+async function* notConfigured(hint: string): AsyncGenerator<AgentEvent> {
+  throw new AgentError('model_not_configured', hint);
 }

@@ -52,6 +52,8 @@ function parseCall(c: ModelToolCall) {
   return { id: c.id, name: c.name, arguments: parsed.ok ? parsed.value : c.input, argumentsError: parsed.ok ? undefined : parsed.error };
 }
 
+const NO_CLIENT_TOOLS: ReadonlyMap<string, ClientTool> = new Map();
+
 function addUsage(a: Usage, b: Usage): Usage {
   return { input_tokens: a.input_tokens + b.input_tokens, output_tokens: a.output_tokens + b.output_tokens, total_tokens: a.total_tokens + b.total_tokens };
 }
@@ -69,20 +71,26 @@ export async function* runTurn(settings: TurnSettings, input: TurnInput): AsyncG
   const forwardAbort = () => controller.abort(signal.reason);
   signal.addEventListener('abort', forwardAbort, { once: true });
   const idle = new IdleTimer(settings.timeoutMs, () => controller.abort(new AgentError('upstream_timeout', 'The model did not answer in time')));
-  const aborted = whenAborted(controller.signal);
+  // Made when a step first runs tools: a turn that only streams text (held open while the model
+  // talks) keeps no promise and listener for it.
+  let aborted: Promise<{ aborted: true }> | undefined;
   let done = false;
 
   try {
-    const clientTools = new Map((input.clientTools ?? []).filter((t) => !tools.has(t.name)).map((t) => [t.name, t]));
+    const clientTools: ReadonlyMap<string, ClientTool> = input.clientTools?.length
+      ? new Map(input.clientTools.filter((t) => !tools.has(t.name)).map((t) => [t.name, t]))
+      : NO_CLIENT_TOOLS;
     const definitions: ToolDefinition[] = [
       ...(await Promise.all([...tools.values()].map((t) => t.definition()))),
       ...[...clientTools.values()].map(clientToolDefinition),
     ];
-    const prompt: LanguageModelV3Message[] = [
-      { role: 'system', content: settings.instructions },
-      ...toModelMessages(trimHistory(input.history, settings.historyWindow)),
-      ...(input.message === undefined ? [] : [{ role: 'user' as const, content: [{ type: 'text' as const, text: input.message }] }]),
-    ];
+    // concat, not spreads: an array of the prompt's size, where spreading into a literal leaves
+    // room for 16 more, held all turn long.
+    const system: LanguageModelV3Message[] = [{ role: 'system', content: settings.instructions }];
+    const prompt = system.concat(
+      toModelMessages(trimHistory(input.history, settings.historyWindow)),
+      input.message === undefined ? [] : [{ role: 'user', content: [{ type: 'text', text: input.message }] }],
+    );
     let usage = ZERO_USAGE;
     let finish: Exclude<FinishReason, 'error'> = 'stop';
 
@@ -103,6 +111,7 @@ export async function* runTurn(settings: TurnSettings, input: TurnInput): AsyncG
 
       // Server tools run now, all at once; calls of client tools stay pending for the caller.
       const pending = calls.filter((c) => clientTools.has(c.name));
+      aborted ??= whenAborted(controller.signal);
       const running = calls
         .filter((c) => !pending.includes(c))
         .map((c) => ({ call: c, result: runToolCall(tools.get(c.name), c, controller.signal, idle, aborted) }));

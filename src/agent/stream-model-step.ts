@@ -52,7 +52,7 @@ export async function* streamModelStep(
       let complete = false;
       try {
         const step: ModelStep = { text: '', calls: [], providerCalls: [], providerResults: [], finishReason: 'stop', usage: ZERO_USAGE };
-        const names = new Map<string, string>();
+        let names: Map<string, string> | undefined; // tool names by call id, for the argument deltas
         for (;;) {
           const { done, value: part } = await reader.read();
           if (done) break;
@@ -66,12 +66,12 @@ export async function* streamModelStep(
               }
               break;
             case 'tool-input-start':
-              names.set(part.id, part.toolName);
+              (names ??= new Map()).set(part.id, part.toolName);
               break;
             case 'tool-input-delta':
               if (part.delta) {
                 emitted = true;
-                yield { type: 'tool_call_delta', id: part.id, name: names.get(part.id) ?? '', arguments_delta: part.delta };
+                yield { type: 'tool_call_delta', id: part.id, name: names?.get(part.id) ?? '', arguments_delta: part.delta };
               }
               break;
             case 'tool-call':

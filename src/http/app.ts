@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import cors from '@fastify/cors';
-import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
@@ -9,6 +8,8 @@ import type { Agent } from '../agent/agent.js';
 import { ApiKeys } from './api-keys.js';
 import { registerDocs } from './docs.js';
 import { frameworkErrorHandler, registerErrorHandlers } from './error-handler.js';
+import { watchHangUp } from './hang-up-signal.js';
+import { LazyChildLogger } from './lazy-child-logger.js';
 import { ApiError } from './errors.js';
 import { chatRoutes } from './routes/chat.js';
 import { openAiRoutes } from './routes/openai.js';
@@ -19,6 +20,7 @@ import { uiChatRoutes } from './routes/ui-chat.js';
 import { RunService, type RunServiceOptions } from '../runs/run-service.js';
 import type { Storage } from '../store/storage.js';
 import { runRoutes } from './routes/runs.js';
+import { securityHeaders } from './security-headers.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -60,6 +62,10 @@ function logRequest(request: FastifyRequest, reply: FastifyReply, status = reply
   request.log.info({ method: request.method, path: request.url.split('?')[0], status, duration_ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request');
 }
 
+function logHungUp(reply: FastifyReply): void {
+  logRequest(reply.request, reply, reply.raw.headersSent ? reply.statusCode : 499);
+}
+
 export interface App {
   app: FastifyInstance;
   /** The runs this app started: shutdown waits for them, and ends them when its grace is over. */
@@ -80,6 +86,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
+    childLoggerFactory: (logger, bindings, childOptions) => new LazyChildLogger(logger, bindings, childOptions),
     forceCloseConnections: 'idle',
     // Fastify's own 503 for requests arriving while closing is outside our error shape and has no
     // x-request-id; the onRequest hook below answers those instead.
@@ -112,19 +119,21 @@ export async function buildApp(options: AppOptions): Promise<App> {
   app.addHook('preClose', async () => {
     closing = true;
   });
+  const security = securityHeaders({
+    contentSecurityPolicy: false,
+    crossOriginResourcePolicy: { policy: corsOrigins.length ? 'cross-origin' : 'same-origin' },
+  });
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
     // A client that hangs up first never lets the response finish, and Fastify then runs no
     // onResponse hook: its line is written here (499 when it got nothing at all).
-    reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) logRequest(request, reply, reply.raw.headersSent ? reply.statusCode : 499);
-    });
+    watchHangUp(reply, logHungUp);
     if (closing) throw new ApiError('shutting_down');
+    reply.headers(security);
   });
   // One line per request, written when the response is done (for streams: when the stream ends).
   app.addHook('onResponse', async (request, reply) => logRequest(request, reply));
 
-  await app.register(helmet, { contentSecurityPolicy: false, crossOriginResourcePolicy: { policy: corsOrigins.length ? 'cross-origin' : 'same-origin' } });
   await app.register(cors, {
     origin: corsOrigins.includes('*') ? '*' : corsOrigins.length ? [...corsOrigins] : false,
     methods: ['GET', 'POST', 'DELETE', 'OPTIONS'],

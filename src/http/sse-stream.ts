@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { PassThrough } from 'node:stream';
+import type { ServerResponse } from 'node:http';
 import type { StreamEvent } from '../core/events.js';
 
 export const SSE_HEADERS = {
@@ -31,22 +31,29 @@ function slices(text: string, size: number): string[] {
 /**
  * The one SSE writer. Each event is a single write of `id:` + one `data:` line, so a reader that
  * splits each network read on newlines (the seed's browser snippet) sees whole events.
+ *
+ * It writes to the response itself, its headers already written: a stream in between (a
+ * PassThrough piped to the response, as Fastify's `send(stream)` needs, with its end-of-stream
+ * watchers on both) held ~6 KB more per open stream than the response alone.
  */
 export class SseStream {
-  readonly body = new PassThrough();
   private readonly heartbeat: NodeJS.Timeout;
   /** Writes waiting for the client to take earlier ones (the slices of a large event, and what follows them). */
   private readonly queue: string[] = [];
   private waiting = false;
   private ending = false;
 
-  constructor(heartbeatMs: number) {
+  constructor(
+    private readonly res: ServerResponse,
+    heartbeatMs: number,
+  ) {
+    // No 'close' listener to stop it: on a closed response a beat writes nothing and re-arms
+    // nothing (see write), and the pump ends the stream, clearing it, once the client is gone.
     this.heartbeat = setTimeout(() => this.beat(), heartbeatMs);
-    this.body.on('close', () => clearTimeout(this.heartbeat));
   }
 
   get open(): boolean {
-    return !this.body.destroyed && !this.body.writableEnded;
+    return !this.res.destroyed && !this.res.writableEnded;
   }
 
   /**
@@ -72,11 +79,11 @@ export class SseStream {
    * reader that stops reading holds back only its own stream, with a bounded buffer, never the run.
    */
   async drained(): Promise<void> {
-    while (this.open && (this.queue.length > 0 || this.waiting || this.body.writableNeedDrain)) {
+    while (this.open && (this.queue.length > 0 || this.waiting || this.res.writableNeedDrain)) {
       // Whichever comes first, the other listener goes too: one is left behind per wait otherwise.
       const settled = new AbortController();
       try {
-        await Promise.race([once(this.body, 'drain', { signal: settled.signal }), once(this.body, 'close', { signal: settled.signal })]);
+        await Promise.race([once(this.res, 'drain', { signal: settled.signal }), once(this.res, 'close', { signal: settled.signal })]);
       } finally {
         settled.abort();
       }
@@ -111,15 +118,15 @@ export class SseStream {
     if (this.waiting) return;
     while (this.queue.length > 0 && this.open) {
       const next = this.queue.shift() ?? '';
-      if (!this.body.write(next) && this.queue.length > 0) {
+      if (!this.res.write(next) && this.queue.length > 0) {
         this.waiting = true;
-        this.body.once('drain', () => {
+        this.res.once('drain', () => {
           this.waiting = false;
           this.flush();
         });
         return;
       }
     }
-    if (this.ending && this.open) this.body.end();
+    if (this.ending && this.open) this.res.end();
   }
 }

@@ -24,15 +24,16 @@ const FLUSH_BYTES = 64 * 1024;
  * newest events and those not yet written are held.
  */
 export class LiveLog {
+  /** Every entry here has its `json` (its size is that JSON's length). */
   private window: SeqEvent[] = [];
-  private sizes: number[] = [];
   private windowBytes = 0;
   private unwritten: LoggedEvent[] = [];
   private unwrittenBytes = 0;
   private written = 0;
   private last = 0;
   private ended = false;
-  private waiters: Array<() => void> = [];
+  /** Made by the first wait, to fit it: a run has most often one follower, waiting for one event at a time. */
+  private waiters: Array<() => void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
   private failure: Error | undefined;
@@ -60,7 +61,6 @@ export class LiveLog {
     const data = JSON.stringify(event);
     const entry = { seq: ++this.last, event, json: data };
     this.window.push(entry);
-    this.sizes.push(data.length);
     this.windowBytes += data.length;
     this.unwritten.push({ seq: entry.seq, data });
     this.unwrittenBytes += data.length;
@@ -125,7 +125,6 @@ export class LiveLog {
     } finally {
       this.last = entry.seq;
       this.window.push(entry);
-      this.sizes.push(data.length);
       this.windowBytes += data.length;
       this.ended = true;
       this.wake();
@@ -147,13 +146,16 @@ export class LiveLog {
         signal.removeEventListener('abort', done);
         resolve();
       };
-      this.waiters.push(done);
+      if (this.waiters) this.waiters.push(done);
+      else this.waiters = [done];
       signal.addEventListener('abort', done, { once: true });
     });
   }
 
   private wake(): void {
-    for (const resolve of this.waiters.splice(0)) resolve();
+    const waiters = this.waiters;
+    this.waiters = undefined;
+    if (waiters) for (const resolve of waiters) resolve();
   }
 
   /** Drops the oldest events beyond the window, but never one the store does not have yet. */
@@ -166,12 +168,11 @@ export class LiveLog {
     let bytes = this.windowBytes;
     while (drop < this.window.length && (this.window[drop]?.seq ?? Infinity) <= this.written) {
       if (this.window.length - drop <= MEMORY_WINDOW && bytes <= MEMORY_BYTES) break;
-      bytes -= this.sizes[drop] ?? 0;
+      bytes -= this.window[drop]?.json?.length ?? 0;
       drop++;
     }
     if (drop === 0) return;
     this.window = this.window.slice(drop);
-    this.sizes = this.sizes.slice(drop);
     this.windowBytes = bytes;
   }
 }

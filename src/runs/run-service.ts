@@ -179,7 +179,7 @@ export class RunService {
     const onClientGone = () => controller.abort(new RunStop('cancelled', 'The client disconnected'));
     if (req.signal?.aborted) onClientGone();
     else req.signal?.addEventListener('abort', onClientGone, { once: true });
-    run.done = this.execute(run, req, history).finally(() => req.signal?.removeEventListener('abort', onClientGone));
+    run.done = this.execute(run, req, history, onClientGone);
     return {
       id,
       sessionId,
@@ -307,23 +307,19 @@ export class RunService {
     return this.store.atomically ? this.store.atomically(work) : work(this.store);
   }
 
-  private async execute(run: LocalRun, req: RunRequest, history: ChatMessage[]): Promise<void> {
+  /** Runs the agent, then records how the run ended (record). */
+  private async execute(run: LocalRun, req: RunRequest, history: ChatMessage[], onClientGone: () => void): Promise<void> {
     const { agent, store } = this;
     const { log, sessionId, controller } = run;
     const logger = req.log ?? this.logger;
     const transcript = new Transcript();
-    const calls = new Map<string, RunRecord['tool_calls'][number]>();
+    let calls: Map<string, RunRecord['tool_calls'][number]> | undefined; // made at the first tool call
     let usage: Usage | null = null;
     let status: RunOutcome['status'] = 'completed';
     let error: RunRecord['error'] = null;
     let finishReason: FinishReason = 'stop';
-    let retryAfter: number | undefined;
-    let released = false;
-    const persist = async (messages: ChatMessage[]) => {
-      if (sessionId && messages.length > 0) await store.appendMessages(sessionId, run.owner, messages);
-    };
     log.append({ type: 'start', session_id: sessionId ?? '', run_id: run.id });
-    let last: ChatMessage[] = [];
+    let last: ChatMessage[];
     try {
       for await (const event of agent.run({ history, message: req.message, signal: controller.signal })) {
         if (event.type === 'finish') {
@@ -331,12 +327,13 @@ export class RunService {
           finishReason = event.finish_reason;
           continue;
         }
-        if (event.type === 'tool_call') calls.set(event.id, { id: event.id, name: event.name, arguments: event.arguments, result: null });
+        if (event.type === 'tool_call') (calls ??= new Map()).set(event.id, { id: event.id, name: event.name, arguments: event.arguments, result: null });
         else if (event.type === 'tool_result') {
-          const call = calls.get(event.id);
+          const call = calls?.get(event.id);
           if (call) call.result = event.result;
         }
-        await persist(transcript.add(event));
+        const complete = transcript.add(event);
+        if (sessionId && complete.length > 0) await store.appendMessages(sessionId, run.owner, complete);
         log.append(event);
       }
       last = transcript.finish(false);
@@ -344,22 +341,43 @@ export class RunService {
       last = transcript.finish(true);
       ({ status, error } = this.describeFailure(err, controller.signal, logger));
       finishReason = 'error';
-      retryAfter = err instanceof AgentError ? err.retryAfter : undefined;
+      const retryAfter = err instanceof AgentError ? err.retryAfter : undefined;
       log.append({ type: 'error', code: error.code, message: error.message, ...(retryAfter === undefined ? {} : { retry_after: retryAfter }) });
     }
+    // The end is written by another function, returned rather than awaited: a run waiting on its
+    // agent holds this frame and its scope, which the recording code would make larger.
+    return this.record(run, req, onClientGone, {
+      status,
+      error,
+      reply: transcript.reply,
+      tool_calls: calls ? [...calls.values()] : [],
+      usage,
+      finish_reason: finishReason,
+      last,
+    });
+  }
+
+  /** Writes the run's outcome and last events, releases its session and forgets the run. */
+  private async record(
+    run: LocalRun,
+    req: RunRequest,
+    onClientGone: () => void,
+    ending: Omit<RunOutcome, 'finished_at' | 'events_expire_at'> & { last: ChatMessage[] },
+  ): Promise<void> {
+    const { log, sessionId } = run;
+    const logger = req.log ?? this.logger;
+    const { last, ...ended } = ending;
+    let released = false;
     try {
       const finishedAt = Date.now();
-      const outcome: RunOutcome = {
-        status,
-        error,
-        reply: transcript.reply,
-        tool_calls: [...calls.values()],
-        usage,
-        finish_reason: finishReason,
-        finished_at: new Date(finishedAt).toISOString(),
-        events_expire_at: finishedAt + this.o.eventsTtlMs,
+      const outcome: RunOutcome = { ...ended, finished_at: new Date(finishedAt).toISOString(), events_expire_at: finishedAt + this.o.eventsTtlMs };
+      const end: StreamEvent = {
+        type: 'end',
+        session_id: sessionId ?? '',
+        reply: ended.reply,
+        usage: ended.usage ?? ZERO_USAGE,
+        finish_reason: ended.finish_reason,
       };
-      const end: StreamEvent = { type: 'end', session_id: sessionId ?? '', reply: transcript.reply, usage: usage ?? ZERO_USAGE, finish_reason: finishReason };
       // The last message, the outcome, the log's last events (`end` included) and the session's
       // release are one write where the store can.
       const recorded = await log.close(end, (events) =>
@@ -380,9 +398,12 @@ export class RunService {
       logger.error({ err, runId: run.id }, 'could not record the end of the run');
     } finally {
       if (sessionId && !released)
-        await store.releaseSession(sessionId, run.owner, run.id).catch((err: unknown) => logger.error({ err, sessionId }, 'could not release the session'));
+        await this.store
+          .releaseSession(sessionId, run.owner, run.id)
+          .catch((err: unknown) => logger.error({ err, sessionId }, 'could not release the session'));
       this.local.delete(run.id);
       if (this.local.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+      req.signal?.removeEventListener('abort', onClientGone);
     }
   }
 
