@@ -7,8 +7,8 @@ import { SSE_HEADERS, SseStream } from './sse-stream.js';
 
 /** How one protocol writes a run's events; it only translates, the pump owns the life of the stream. */
 export interface EventEncoder {
-  /** `seq` is the event's place in the run's log (the native protocol's SSE `id:`). */
-  write(event: StreamEvent, sse: SseStream, seq: number, json?: string): void;
+  /** `entry` is the event with its place in the run's log (the native protocol's SSE `id:`). */
+  write(event: StreamEvent, sse: SseStream, entry: SeqEvent): void;
   /** Written after the last event while the client still listens (e.g. `data: [DONE]`). */
   close?(sse: SseStream): void;
 }
@@ -53,7 +53,7 @@ export function sendEventStream(reply: FastifyReply, events: AsyncIterable<SeqEv
         seq = entry.seq;
         if (event.type === 'start') sessionId = event.session_id;
         else if (event.type === 'end') ended = true;
-        encoder.write(event, sse, entry.seq, entry.json);
+        encoder.write(event, sse, entry);
         await sse.drained();
         if (hungUp.aborted) break;
       }
@@ -61,14 +61,18 @@ export function sendEventStream(reply: FastifyReply, events: AsyncIterable<SeqEv
       log.error({ err }, 'stream failed');
       if (!ended && !hungUp.aborted) {
         try {
-          encoder.write({ type: 'error', code: 'internal_error', message: errorRegistry.internal_error.message }, sse, ++seq);
+          const error: StreamEvent = { type: 'error', code: 'internal_error', message: errorRegistry.internal_error.message };
+          encoder.write(error, sse, { seq: ++seq, event: error });
           // No reply text here: keeping it would hold a copy of every reply per stream. The run's
           // record (GET /runs/{id}) has what was said.
-          encoder.write(
-            { type: 'end', session_id: sessionId, reply: '', usage: { input_tokens: 0, output_tokens: 0, total_tokens: 0 }, finish_reason: 'error' },
-            sse,
-            ++seq,
-          );
+          const end: StreamEvent = {
+            type: 'end',
+            session_id: sessionId,
+            reply: '',
+            usage: { input_tokens: 0, output_tokens: 0, total_tokens: 0 },
+            finish_reason: 'error',
+          };
+          encoder.write(end, sse, { seq: ++seq, event: end });
         } catch (encodeErr) {
           log.error({ err: encodeErr }, 'could not report the stream failure');
         }

@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
-import type { StreamEvent } from '../core/events.js';
+import type { SeqEvent } from '../runs/live-log.js';
 
 export const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -9,25 +9,18 @@ export const SSE_HEADERS = {
 } as const;
 
 /**
- * Events up to this size go out in one write; larger ones (an `end` carrying a long reply) in
- * slices of it, each waiting for the client, so a reader that stops reading holds at most a
- * slice of them, however large the event.
+ * Events up to this size go out in one write; larger ones (an `end` carrying a long reply) as
+ * views of one buffer, this many bytes each, each waiting for the client: a reader that stops
+ * reading holds at most one view, and every reader of the same logged event shares its buffer.
  */
 const SLICE = 64 * 1024;
-
-/** `text` cut into slices of about `size`, never between the two halves of a surrogate pair. */
-function slices(text: string, size: number): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < text.length;) {
-    let end = Math.min(i + size, text.length);
-    const last = text.charCodeAt(end - 1);
-    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--;
-    out.push(text.slice(i, end));
-    i = end;
-  }
-  return out;
-}
-
+/**
+ * Logged events from this size on are encoded once into a buffer kept on the log's entry, which
+ * every reader writes as it is: readers replaying a log of large events (a late tab, a reload)
+ * made a string of each per reader, garbage that grew the heap by ~4 MB per reader of a 4 MB log.
+ * Smaller ones are cheaper written as strings (no buffer kept per token).
+ */
+const SHARED_FRAME = 1024;
 /**
  * The one SSE writer. Each event is a single write of `id:` + one `data:` line, so a reader that
  * splits each network read on newlines (the seed's browser snippet) sees whole events.
@@ -39,7 +32,7 @@ function slices(text: string, size: number): string[] {
 export class SseStream {
   private readonly heartbeat: NodeJS.Timeout;
   /** Writes waiting for the client to take earlier ones (the slices of a large event, and what follows them). */
-  private readonly queue: string[] = [];
+  private readonly queue: Array<string | Buffer> = [];
   private waiting = false;
   private ending = false;
 
@@ -58,15 +51,19 @@ export class SseStream {
 
   /**
    * One of our events, with its place in the run's log as the `id:` (what `Last-Event-ID` resumes
-   * from). `json` is the event already serialised, when the log has it: shared by every reader.
+   * from). A large one is encoded once, on the log's entry, for every reader of it.
    */
-  send(event: StreamEvent, id: number, json: string = JSON.stringify(event)): void {
-    this.frame(`id: ${id}\ndata: `, json);
+  send(entry: SeqEvent): void {
+    const json = entry.json ?? JSON.stringify(entry.event);
+    if (json.length < SHARED_FRAME) this.write(`id: ${entry.seq}\ndata: ${json}\n\n`);
+    else this.writeViews((entry.frame ??= Buffer.from(`id: ${entry.seq}\ndata: ${json}\n\n`)));
   }
 
   /** A bare `data:` event, for protocols that number nothing (OpenAI chunks, AI SDK UI chunks). */
   data(payload: unknown): void {
-    this.frame('data: ', JSON.stringify(payload));
+    const json = JSON.stringify(payload);
+    if (json.length + 8 <= SLICE) this.write(`data: ${json}\n\n`);
+    else this.writeViews(Buffer.from(`data: ${json}\n\n`));
   }
 
   /** The `data: [DONE]` terminator those protocols end with. */
@@ -100,16 +97,19 @@ export class SseStream {
     this.write(': keep-alive\n\n');
   }
 
-  private frame(head: string, json: string): void {
-    if (head.length + json.length + 2 <= SLICE) this.write(`${head}${json}\n\n`);
-    else this.write(head, ...slices(json, SLICE), '\n\n');
+  /** `frame` as it is, or in views of SLICE bytes when larger (no copies: the views share its memory). */
+  private writeViews(frame: Buffer): void {
+    if (!this.open) return;
+    if (frame.length <= SLICE) this.queue.push(frame);
+    else for (let i = 0; i < frame.length; i += SLICE) this.queue.push(frame.subarray(i, i + SLICE));
+    this.write();
   }
 
-  private write(...chunks: string[]): void {
+  private write(chunk?: string): void {
     if (!this.open) return;
     // Any write proves liveness to proxies, so the keep-alive clock restarts.
     this.heartbeat.refresh();
-    this.queue.push(...chunks);
+    if (chunk !== undefined) this.queue.push(chunk);
     this.flush();
   }
 

@@ -7,6 +7,8 @@ export interface SeqEvent {
   event: StreamEvent;
   /** The event as JSON, when already serialised (the log's own copy, shared by every reader). */
   json?: string;
+  /** A large event's SSE frame, encoded by its first reader for every later one (see SseStream.send). */
+  frame?: Buffer;
 }
 
 /** Events kept in memory for followers in this process (at most this many, and about this many bytes); older ones are read back from the store. */
@@ -45,6 +47,11 @@ export class LiveLog {
 
   get lastSeq(): number {
     return this.last;
+  }
+
+  /** About how much memory the events it holds take (their JSON's length). */
+  get bytes(): number {
+    return this.windowBytes;
   }
 
   /** True once the last event is appended. */

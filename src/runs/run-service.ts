@@ -5,9 +5,10 @@ import { errorRegistry, type ErrorCode } from '../core/error-codes.js';
 import type { FinishReason, StreamEvent, Usage } from '../core/events.js';
 import type { ChatMessage } from '../core/messages.js';
 import { FINAL_STATUSES, type Run, type RunStatus } from '../core/runs.js';
-import { hasRunSignals, type LoggedEvent, type NewRun, type RunOutcome, type RunRecord, type RunSignals } from '../store/run-store.js';
+import { hasRunSignals, type LoggedEvent, type NewRun, type RunOutcome, type RunRecord, type RunSignals, type RunState } from '../store/run-store.js';
 import type { Storage } from '../store/storage.js';
 import { LiveLog, type SeqEvent } from './live-log.js';
+import { ReadBack } from './read-back.js';
 import { RunError } from './run-error.js';
 import { runJson } from './run-json.js';
 import { uuidv7 } from './uuid-v7.js';
@@ -83,11 +84,19 @@ const PAGE = 16;
 /** And at most about this many bytes of them held (the rest is read again): a stalled reader of large events holds one or two. */
 const PAGE_BYTES = 64 * 1024;
 
+/**
+ * A run that ended here stays in memory this long (and all of them within RECENT_BYTES), so the
+ * readers that join just after the end (a page reloaded, the other tabs) share its newest events,
+ * the `end` with the whole reply among them, instead of each reading its own copy from the store.
+ */
+const RECENT_MS = 30_000;
+const RECENT_BYTES = 16 * 1024 * 1024;
+
 /** The first events of a page, up to about `bytes` of JSON (always at least one). */
-function keepWithin(rows: LoggedEvent[], bytes: number): LoggedEvent[] {
+function keepWithin(rows: SeqEvent[], bytes: number): SeqEvent[] {
   let total = 0;
   for (let i = 0; i < rows.length; i++) {
-    total += rows[i]!.data.length;
+    total += rows[i]!.json?.length ?? 0;
     if (total > bytes && i > 0) return rows.slice(0, i);
   }
   return rows;
@@ -105,6 +114,10 @@ const isFinal = (status: RunStatus) => FINAL_STATUSES.includes(status);
  */
 export class RunService {
   private readonly local = new Map<string, LocalRun>();
+  /** Runs that ended here lately, oldest first (see RECENT_MS). */
+  private readonly recent = new Map<string, { run: LocalRun; until: number; bytes: number }>();
+  private recentBytes = 0;
+  private readonly readBack: ReadBack;
   private readonly idleWaiters: Array<() => void> = [];
   private readonly timer: NodeJS.Timeout;
   private readonly o: Required<RunServiceOptions>;
@@ -131,6 +144,7 @@ export class RunService {
       followPollMs: 100,
       ...options,
     };
+    this.readBack = new ReadBack(store);
     this.timer = setInterval(() => void this.tick(), this.o.cancelPollMs);
     this.timer.unref();
     this.signals = hasRunSignals(store) ? store : undefined;
@@ -218,7 +232,9 @@ export class RunService {
 
   /** The run's events after `after`; refuses up front (404, 410) so those are plain answers. */
   async follow(runId: string, owner: string, after: number, signal: AbortSignal): Promise<AsyncGenerator<SeqEvent>> {
-    const record = await this.store.getRun(runId, owner);
+    // Running here or ended here lately: its events are in memory (and not pruned yet).
+    if (this.inMemory(runId)?.owner === owner) return this.followFrom(runId, owner, after, signal);
+    const record = await this.store.getRunState(runId, owner);
     if (!record) throw new RunError('run_not_found', `No run '${runId}'`);
     if (record.events_pruned)
       throw new RunError(
@@ -255,6 +271,12 @@ export class RunService {
     this.unsubscribe();
   }
 
+  /** The run, running here or ended here lately. */
+  private inMemory(runId: string): LocalRun | undefined {
+    const recent = this.recent.get(runId);
+    return this.local.get(runId) ?? (recent && recent.until > Date.now() ? recent.run : undefined);
+  }
+
   private async *followFrom(runId: string, owner: string, after: number, signal: AbortSignal): AsyncGenerator<SeqEvent> {
     let cursor = after;
     let finalSince: number | undefined;
@@ -262,7 +284,8 @@ export class RunService {
     // reply among them) stay shared by every reader in this process instead of read once per reader.
     let live: LocalRun | undefined;
     while (!signal.aborted) {
-      live ??= this.local.get(runId);
+      live ??= this.inMemory(runId);
+      if (live?.owner !== owner) live = undefined;
       if (live && cursor + 1 >= live.log.firstInMemory) {
         for (const entry of live.log.since(cursor)) {
           yield entry;
@@ -273,15 +296,17 @@ export class RunService {
         await live.log.wait(cursor, signal);
         continue;
       }
-      const rows = keepWithin(await this.store.readRunEvents(runId, cursor, PAGE), PAGE_BYTES);
+      // Up to what memory has, when it has the rest: the newest events (a long `end`) are not read again.
+      const limit = live ? Math.min(PAGE, live.log.firstInMemory - 1 - cursor) : PAGE;
+      const rows = keepWithin(await this.readBack.read(runId, cursor, limit), PAGE_BYTES);
       for (const row of rows) {
-        const event = JSON.parse(row.data) as StreamEvent;
-        yield { seq: row.seq, event, json: row.data };
+        yield row;
         cursor = row.seq;
-        if (event.type === 'end') return;
+        if (row.event.type === 'end') return;
       }
       if (rows.length > 0) continue;
-      const record = await this.store.getRun(runId, owner);
+      if (live) return; // what memory does not have is gone from the store too (pruned): nothing more to send
+      const record = await this.store.getRunState(runId, owner);
       if (!record) return;
       if (isFinal(record.status)) {
         // Asked for events after the last one of a finished run: there is nothing more to send.
@@ -392,7 +417,8 @@ export class RunService {
           return ok;
         }),
       );
-      if (!recorded) logger.warn({ runId: run.id }, 'the run was already marked ended elsewhere (its lease had run out)');
+      if (recorded) this.keepRecent(run);
+      else logger.warn({ runId: run.id }, 'the run was already marked ended elsewhere (its lease had run out)');
     } catch (err) {
       log.end();
       logger.error({ err, runId: run.id }, 'could not record the end of the run');
@@ -404,6 +430,30 @@ export class RunService {
       this.local.delete(run.id);
       if (this.local.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
       req.signal?.removeEventListener('abort', onClientGone);
+    }
+  }
+
+  /** Keeps a run that ended here for the readers that join soon after (see RECENT_MS). */
+  private keepRecent(run: LocalRun): void {
+    const now = Date.now();
+    this.forgetRecent(now);
+    const bytes = run.log.bytes * 2; // the JSON, and the SSE frame of a large event as much again
+    if (bytes > RECENT_BYTES) return;
+    this.recent.set(run.id, { run, until: now + Math.min(RECENT_MS, this.o.eventsTtlMs), bytes });
+    this.recentBytes += bytes;
+    for (const [id, kept] of this.recent) {
+      if (this.recentBytes <= RECENT_BYTES) break;
+      this.recent.delete(id);
+      this.recentBytes -= kept.bytes;
+    }
+  }
+
+  /** Drops the runs kept past their time (the oldest first, so it stops at the first one still kept). */
+  private forgetRecent(now: number): void {
+    for (const [id, kept] of this.recent) {
+      if (kept.until > now) return;
+      this.recent.delete(id);
+      this.recentBytes -= kept.bytes;
     }
   }
 
@@ -422,6 +472,7 @@ export class RunService {
     if (this.ticking) return;
     this.ticking = true;
     const now = Date.now();
+    this.forgetRecent(now);
     try {
       const ids = [...this.local.keys()];
       if (ids.length > 0) {
@@ -459,7 +510,7 @@ export class RunService {
   }
 
   /** Ends a run whose process died: `interrupted`, its log closed with `error` + `end`, its session freed. */
-  private async sweep(record: RunRecord): Promise<void> {
+  private async sweep(record: RunState): Promise<void> {
     let reply = '';
     const calls = new Map<string, RunRecord['tool_calls'][number]>();
     let after = 0;

@@ -2,12 +2,12 @@ import { sql, type Kysely, type Selectable } from 'kysely';
 import type { ChatMessage } from '../core/messages.js';
 import type { SessionSummary } from '../core/sessions.js';
 import { LIVE_STATUSES, runQueries } from './run-queries.js';
-import { parseRunCursor, type LoggedEvent, type NewRun, type RunOutcome, type RunRecord, type RunStore } from './run-store.js';
+import { parseRunCursor, type LoggedEvent, type NewRun, type RunOutcome, type RunRecord, type RunState, type RunStore } from './run-store.js';
 import type { Database } from './schema.js';
 import { parseSessionCursor } from './session-cursor.js';
 import { sessionQueries, summaryColumns } from './session-queries.js';
 import type { MessageRecord, Store } from './store.js';
-import { toRunRecord } from './to-run-record.js';
+import { toRunRecord, toRunState } from './to-run-record.js';
 
 type SessionRow = Selectable<Database['sessions']>;
 
@@ -182,6 +182,11 @@ export class KyselyStore implements Store, RunStore {
   async getRun(id: string, owner: string): Promise<RunRecord | undefined> {
     const row = (await this.r.getRun(this.db, id, owner)).rows[0];
     return row && toRunRecord(row);
+  }
+
+  async getRunState(id: string, owner: string): Promise<RunState | undefined> {
+    const row = (await this.r.getRunState(this.db, id, owner)).rows[0];
+    return row && toRunState(row);
   }
 
   async listRuns(sessionId: string, owner: string, { limit, before }: { limit: number; before?: string | undefined }): Promise<RunRecord[]> {

@@ -4,7 +4,7 @@ import type { Kysely } from 'kysely';
 import type { ChatMessage } from '../core/messages.js';
 import type { SessionSummary } from '../core/sessions.js';
 import { BlockingConnections } from './blocking-connections.js';
-import type { LoggedEvent, NewRun, RunOutcome, RunRecord, RunSignals } from './run-store.js';
+import type { LoggedEvent, NewRun, RunOutcome, RunRecord, RunSignals, RunState } from './run-store.js';
 import type { Database } from './schema.js';
 import type { Storage } from './storage.js';
 import type { MessageRecord } from './store.js';
@@ -192,6 +192,10 @@ export class RedisRunStore implements Storage, RunSignals {
 
   getRun(id: string, owner: string): Promise<RunRecord | undefined> {
     return this.sql.getRun(id, owner);
+  }
+
+  getRunState(id: string, owner: string): Promise<RunState | undefined> {
+    return this.sql.getRunState(id, owner);
   }
 
   listRuns(sessionId: string, owner: string, options: { limit: number; before?: string | undefined }): Promise<RunRecord[]> {

@@ -34,6 +34,10 @@ export function runQueries(db: Kysely<Database>) {
     ),
     // (id, owner)
     getRun: precompile((a) => db.selectFrom('runs').selectAll().where('id', '=', a(0)).where('owner', '=', a(1))),
+    // (id, owner)
+    getRunState: precompile((a) =>
+      db.selectFrom('runs').select(['id', 'session_id', 'owner', 'status', 'lease_until', 'events_pruned']).where('id', '=', a(0)).where('owner', '=', a(1)),
+    ),
     // (status, error_code, error_message, reply, tool_calls, usage, finished_at, events_expire_at, id).
     // Conditional on a live status, so of two processes ending the same run only one applies.
     // A final run is vouched for by nobody: its lease goes.

@@ -27,6 +27,9 @@ export interface RunRecord {
   events_pruned: boolean;
 }
 
+/** What following a run needs of it: its record without the reply and tool calls (a long reply is megabytes). */
+export type RunState = Pick<RunRecord, 'id' | 'session_id' | 'owner' | 'status' | 'lease_until' | 'events_pruned'>;
+
 export interface NewRun {
   id: string;
   session_id: string | null;
@@ -61,6 +64,8 @@ export interface LoggedEvent {
 export interface RunStore {
   createRun(run: NewRun): Promise<void>;
   getRun(id: string, owner: string): Promise<RunRecord | undefined>;
+  /** The run's state, as getRun has it, without what it said: every follower of a run reads this. */
+  getRunState(id: string, owner: string): Promise<RunState | undefined>;
   /** A session's runs, newest first; `before` is the `runCursor` of the previous page's last run. */
   listRuns(sessionId: string, owner: string, options: { limit: number; before?: string | undefined }): Promise<RunRecord[]>;
   /**

@@ -2,7 +2,7 @@ import type { Selectable } from 'kysely';
 import type { ErrorCode } from '../core/error-codes.js';
 import type { FinishReason, Usage } from '../core/events.js';
 import type { RunStatus } from '../core/runs.js';
-import type { RunRecord } from './run-store.js';
+import type { RunRecord, RunState } from './run-store.js';
 import type { Database } from './schema.js';
 
 const epochMs = (v: number | string | null): number | null => (v === null ? null : Number(v));
@@ -28,6 +28,18 @@ export function toRunRecord(row: Selectable<Database['runs']>): RunRecord {
     lease_until: epochMs(row.lease_until),
     cancel_requested: Number(row.cancel_requested) !== 0,
     events_expire_at: epochMs(row.events_expire_at),
+    events_pruned: Number(row.events_pruned) !== 0,
+  };
+}
+
+/** The columns of getRunState as the RunStore returns them. */
+export function toRunState(row: Pick<Selectable<Database['runs']>, keyof RunState>): RunState {
+  return {
+    id: row.id,
+    session_id: row.session_id,
+    owner: row.owner,
+    status: row.status as RunStatus,
+    lease_until: epochMs(row.lease_until),
     events_pruned: Number(row.events_pruned) !== 0,
   };
 }

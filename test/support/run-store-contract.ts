@@ -140,6 +140,27 @@ export function runStoreContract(name: string, backend: RunStoreBackend): void {
       await assert.rejects(store.createRun(run), 'an id is used once');
     });
 
+    test('getRunState is getRun without what the run said: live, finished, pruned; another owner or an unknown id gets undefined', async () => {
+      const a = owner();
+      const run = newRun(a);
+      await store.createRun(run);
+      const state = (r: RunRecord) => ({ id: r.id, session_id: r.session_id, owner: r.owner, status: r.status, lease_until: r.lease_until, events_pruned: r.events_pruned });
+      const live = await store.getRun(run.id, a);
+      assert.ok(live);
+      assert.deepEqual(await store.getRunState(run.id, a), state(live));
+      assert.equal((await store.getRunState(run.id, a))?.lease_until, run.lease_until);
+      assert.equal(await store.getRunState(run.id, owner()), undefined);
+      assert.equal(await store.getRunState(rid(), a), undefined);
+
+      const expireAt = Date.now() - 1000;
+      assert.equal(await store.finishRun(run.id, outcome({ reply: 'r'.repeat(100_000), events_expire_at: expireAt }), [{ seq: 1, data: '{}' }]), true);
+      const finished = await store.getRunState(run.id, a);
+      assert.deepEqual(finished, { id: run.id, session_id: run.session_id, owner: a, status: 'completed', lease_until: null, events_pruned: false });
+      assert.ok(!('reply' in (finished ?? {})), 'no reply');
+      while ((await store.pruneRunEvents(Date.now(), 100)) === 100);
+      assert.equal((await store.getRunState(run.id, a))?.events_pruned, true);
+    });
+
     test('listRuns: newest first, ties by id, paged exactly with runCursor; other owners and sessions excluded', async () => {
       const a = owner();
       const id = sid();

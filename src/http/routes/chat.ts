@@ -8,7 +8,7 @@ import { authErrors, ChatReply, ChatRequest, ErrorBody } from '../schemas.js';
 import { answerHungUp, sendEventStream, type EventEncoder } from '../send-event-stream.js';
 
 /** Our own protocol: every event as it is, numbered with its place in the run's log. */
-export const nativeEncoder: EventEncoder = { write: (event, sse, seq, json) => sse.send(event, seq, json) };
+export const nativeEncoder: EventEncoder = { write: (_event, sse, entry) => sse.send(entry) };
 
 function runRequest(owner: string, body: ChatRequest, hungUp: AbortSignal, log: RunRequest['log']): RunRequest {
   return { owner, message: body.message, sessionId: body.session_id ?? undefined, log, ...(body.on_disconnect === 'cancel' ? { signal: hungUp } : {}) };
