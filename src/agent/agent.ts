@@ -2,6 +2,7 @@ import type { LanguageModelV3 } from '@ai-sdk/provider';
 import type { ToolSet } from 'ai';
 import type { AgentEvent } from '../core/events.js';
 import type { ChatMessage } from '../core/messages.js';
+import type { Attachment, AttachmentKind, ModelSettings, ToolChoice } from '../core/turn-options.js';
 import { AgentError } from './agent-error.js';
 import { prepareTools, type ClientTool } from './prepare-tools.js';
 import { runTurn } from './run-turn.js';
@@ -19,6 +20,11 @@ export interface AgentRunInput {
    * then ends with `finish_reason: "tool_calls"` and those calls pending.
    */
   clientTools?: readonly ClientTool[] | undefined;
+  /** Sampling and format settings for every model call of the turn. */
+  settings?: ModelSettings | undefined;
+  toolChoice?: ToolChoice | undefined;
+  /** Images and files sent with `message` (only kinds the agent `accepts`). */
+  attachments?: readonly Attachment[] | undefined;
   /** Aborting stops the model request and the tools (each gets this signal) at once. */
   signal: AbortSignal;
 }
@@ -31,6 +37,10 @@ export interface Agent {
   readonly name: string;
   /** How many stored messages to load as history for each run. */
   readonly historyWindow: number;
+  /** What it takes besides text (images, files); none when absent. Requests with others are refused (400). */
+  readonly accepts?: readonly AttachmentKind[];
+  /** The model it calls, as shown by `/v1/models` and `/ready` (optional). */
+  readonly modelName?: string | undefined;
   /** Undefined when the agent can answer; otherwise why not, in words an operator can act on. */
   notReadyReason(): string | undefined;
   /** Yields steps, tokens and tool calls as they happen and ends with one `finish`; throws `AgentError`. */
@@ -57,6 +67,8 @@ export interface AgentOptions {
   maxRetryAfterMs?: number;
   /** Shown by `/ready` and in 503s when `model` is missing. */
   notConfiguredHint?: string;
+  /** What the model takes besides text; default both (most current models do). Others are refused before the model is called. */
+  accepts?: readonly AttachmentKind[];
 }
 
 export const DEFAULT_INSTRUCTIONS =
@@ -74,6 +86,7 @@ export function createAgent(options: AgentOptions): Agent {
     retryDelayMs = 1000,
     maxRetryAfterMs = 30_000,
     notConfiguredHint = 'No model is configured: pass `model` to createAgent().',
+    accepts = ['image', 'file'],
   } = options;
   if (model && model.specificationVersion !== 'v3') {
     throw new TypeError(`createAgent: the model speaks the provider spec ${String(model.specificationVersion)}; use an AI SDK v6 provider (spec v3)`);
@@ -85,6 +98,8 @@ export function createAgent(options: AgentOptions): Agent {
   return {
     name,
     historyWindow,
+    accepts,
+    modelName: model?.modelId,
     notReadyReason: () => (model ? undefined : notConfiguredHint),
     // The turn's own generator, not one delegating to it: a run waiting on the model holds one
     // generator less (its frame and the promise between the two).

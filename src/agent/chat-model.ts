@@ -46,7 +46,7 @@ export function createChatModel({ provider = 'openai-compatible', baseURL, model
   switch (provider) {
     case 'openai-compatible':
       if (!baseURL) throw new TypeError('createChatModel: the openai-compatible provider needs a baseURL (an OpenAI Chat Completions endpoint)');
-      return createOpenAICompatible({ name: 'llm', baseURL, ...options, includeUsage: true }).chatModel(model);
+      return createOpenAICompatible({ name: 'llm', baseURL, ...options, includeUsage: true, supportsStructuredOutputs: true }).chatModel(model);
     case 'openai':
       return createOpenAI({ baseURL: baseURL ?? DEFAULT_BASE_URLS.openai, ...options }).responses(model);
     case 'anthropic':

@@ -1,5 +1,16 @@
-import type { JSONValue, LanguageModelV3Message } from '@ai-sdk/provider';
+import type { JSONValue, LanguageModelV3FilePart, LanguageModelV3Message, LanguageModelV3TextPart } from '@ai-sdk/provider';
 import type { ChatMessage } from '../core/messages.js';
+import type { Attachment } from '../core/turn-options.js';
+
+/** A user message's text and attachments as the provider layer's parts. */
+export function userContent(text: string, attachments: readonly Attachment[] | undefined): Array<LanguageModelV3TextPart | LanguageModelV3FilePart> {
+  const parts: Array<LanguageModelV3TextPart | LanguageModelV3FilePart> = text === '' && attachments?.length ? [] : [{ type: 'text', text }];
+  for (const a of attachments ?? []) {
+    const data = /^https?:\/\//i.test(a.data) ? new URL(a.data) : a.data;
+    parts.push({ type: 'file', mediaType: a.mediaType, data, ...(a.filename ? { filename: a.filename } : {}) });
+  }
+  return parts;
+}
 
 /**
  * Keeps at most `limit` messages and starts the window at a user message, so the model never
@@ -24,7 +35,9 @@ export function toModelMessages(history: ChatMessage[]): LanguageModelV3Message[
   const answered = new Set(history.flatMap((m) => (m.role === 'tool' ? [m.tool_call_id] : [])));
   const out: LanguageModelV3Message[] = [];
   for (const m of history) {
-    if (m.role === 'user') out.push({ role: 'user', content: [{ type: 'text', text: m.content }] });
+    // A regenerated answer is kept for the record, never shown to the model again.
+    if (m.role !== 'user' && m.superseded) continue;
+    if (m.role === 'user') out.push({ role: 'user', content: userContent(m.content, m.attachments) });
     else if (m.role === 'tool') {
       const part = { type: 'tool-result' as const, toolCallId: m.tool_call_id, toolName: m.name, output: toolOutput(m.result) };
       // Results of one step's calls go back as one message, as providers expect.

@@ -1,8 +1,16 @@
-import type { LanguageModelV3, LanguageModelV3Message, LanguageModelV3ToolCallPart } from '@ai-sdk/provider';
+import type {
+  JSONSchema7,
+  LanguageModelV3,
+  LanguageModelV3CallOptions,
+  LanguageModelV3Message,
+  LanguageModelV3ToolCallPart,
+  LanguageModelV3ToolChoice,
+} from '@ai-sdk/provider';
 import type { AgentEvent, FinishReason, StepFinishReason, Usage } from '../core/events.js';
 import type { ChatMessage } from '../core/messages.js';
+import type { Attachment, ModelSettings, ToolChoice } from '../core/turn-options.js';
 import { AgentError } from './agent-error.js';
-import { toModelMessages, toolOutput, trimHistory } from './history.js';
+import { toModelMessages, toolOutput, trimHistory, userContent } from './history.js';
 import { IdleTimer } from './idle-timer.js';
 import { clientToolDefinition, type ClientTool, type PreparedTool, type ToolDefinition } from './prepare-tools.js';
 import type { RetryPolicy } from './retry-policy.js';
@@ -26,7 +34,45 @@ export interface TurnInput {
   /** The new user message; absent when the turn only carries results of client tools (at the end of `history`). */
   message?: string | undefined;
   clientTools?: readonly ClientTool[] | undefined;
+  settings?: ModelSettings | undefined;
+  toolChoice?: ToolChoice | undefined;
+  attachments?: readonly Attachment[] | undefined;
   signal: AbortSignal;
+}
+
+type CallSettings = Omit<LanguageModelV3CallOptions, 'prompt' | 'tools' | 'toolChoice' | 'abortSignal'>;
+
+/** The turn's settings as the provider layer names them (unset ones left out). */
+function callSettings(s: ModelSettings | undefined): CallSettings {
+  if (!s) return {};
+  const out: CallSettings = {};
+  if (s.temperature !== undefined) out.temperature = s.temperature;
+  if (s.topP !== undefined) out.topP = s.topP;
+  if (s.maxOutputTokens !== undefined) out.maxOutputTokens = s.maxOutputTokens;
+  if (s.stopSequences !== undefined) out.stopSequences = s.stopSequences;
+  if (s.seed !== undefined) out.seed = s.seed;
+  if (s.presencePenalty !== undefined) out.presencePenalty = s.presencePenalty;
+  if (s.frequencyPenalty !== undefined) out.frequencyPenalty = s.frequencyPenalty;
+  const format = s.responseFormat;
+  if (format?.type === 'json') {
+    out.responseFormat = {
+      type: 'json',
+      ...(format.schema ? { schema: format.schema } : {}),
+      ...(format.name ? { name: format.name } : {}),
+      ...(format.description ? { description: format.description } : {}),
+    };
+    // Both OpenAI packages read it from their own key ('llm' is our openai-compatible provider's name).
+    if (format.strict !== undefined) out.providerOptions = { llm: { strictJsonSchema: format.strict }, openai: { strictJsonSchema: format.strict } };
+  } else if (format?.type === 'text') out.responseFormat = { type: 'text' };
+  return out;
+}
+
+/** The tool choice of model call `n`: `none` holds all turn; `required` or a named tool only for the first call. */
+function toolChoiceOf(choice: ToolChoice | undefined, n: number): LanguageModelV3ToolChoice | undefined {
+  if (choice === undefined || choice === 'auto') return undefined;
+  if (choice === 'none') return { type: 'none' };
+  if (n > 1) return undefined;
+  return choice === 'required' ? { type: 'required' } : { type: 'tool', toolName: choice.name };
 }
 
 function stepReason(step: ModelStep): StepFinishReason {
@@ -89,14 +135,22 @@ export async function* runTurn(settings: TurnSettings, input: TurnInput): AsyncG
     const system: LanguageModelV3Message[] = [{ role: 'system', content: settings.instructions }];
     const prompt = system.concat(
       toModelMessages(trimHistory(input.history, settings.historyWindow)),
-      input.message === undefined ? [] : [{ role: 'user', content: [{ type: 'text', text: input.message }] }],
+      input.message === undefined ? [] : [{ role: 'user', content: userContent(input.message, input.attachments) }],
     );
+    const settingsOfCall = callSettings(input.settings);
     let usage = ZERO_USAGE;
     let finish: Exclude<FinishReason, 'error'> = 'stop';
 
     for (let n = 1; ; n++) {
       yield { type: 'step_start', step: n };
-      const step = yield* streamModelStep(model, { prompt, ...(definitions.length ? { tools: definitions } : {}) }, retry, idle, controller.signal);
+      const toolChoice = definitions.length ? toolChoiceOf(input.toolChoice, n) : undefined;
+      const step = yield* streamModelStep(
+        model,
+        { ...settingsOfCall, prompt, ...(definitions.length ? { tools: definitions } : {}), ...(toolChoice ? { toolChoice } : {}) },
+        retry,
+        idle,
+        controller.signal,
+      );
       usage = addUsage(usage, step.usage);
       const reason = stepReason(step);
       const calls = step.calls.map(parseCall);

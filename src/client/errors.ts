@@ -73,6 +73,8 @@ const classByCode = {
   session_not_found: NotFoundError,
   session_busy: SessionBusyError,
   run_not_found: NotFoundError,
+  model_not_found: NotFoundError,
+  session_agent_mismatch: AgentApiError,
   cancelled: AgentApiError,
   run_events_expired: RunEventsExpiredError,
   interrupted: AgentApiError,

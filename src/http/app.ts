@@ -5,6 +5,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyReply, type F
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
 import type { Agent } from '../agent/agent.js';
+import { AgentSet } from '../agent/agent-set.js';
 import { ApiKeys } from './api-keys.js';
 import { registerDocs } from './docs.js';
 import { frameworkErrorHandler, registerErrorHandlers } from './error-handler.js';
@@ -34,7 +35,8 @@ declare module 'fastify' {
 }
 
 export interface AppOptions {
-  agent: Agent;
+  /** One agent, or several by name (see AgentSet). */
+  agent: Agent | AgentSet;
   store: Storage;
   /** Leases, polling and retention of runs (tests shorten them). */
   runOptions?: RunServiceOptions;
@@ -188,11 +190,12 @@ export async function buildApp(options: AppOptions): Promise<App> {
 
   await registerDocs(app, version);
 
-  const runs = new RunService(agent, store, app.log, options.runOptions);
-  await app.register(healthRoutes, { agent, store, version });
+  const agents = agent instanceof AgentSet ? agent : AgentSet.of(agent);
+  const runs = new RunService(agents, store, app.log, options.runOptions);
+  await app.register(healthRoutes, { agents, store, version });
   await app.register(chatRoutes, { runs, heartbeatMs });
   await app.register(runRoutes, { runs, heartbeatMs });
-  await app.register(openAiRoutes, { agent, runs, heartbeatMs });
+  await app.register(openAiRoutes, { agents, runs, heartbeatMs });
   await app.register(sessionRoutes, { store, runs });
   await app.register(uiChatRoutes, { runs, heartbeatMs });
   await app.register(playgroundRoutes);

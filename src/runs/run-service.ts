@@ -1,4 +1,7 @@
 import type { Agent } from '../agent/agent.js';
+import type { ClientTool } from '../agent/prepare-tools.js';
+import { AgentSet } from '../agent/agent-set.js';
+import type { Attachment, ModelSettings, ToolChoice } from '../core/turn-options.js';
 import { AgentError } from '../agent/agent-error.js';
 import { Transcript } from '../agent/transcript.js';
 import { errorRegistry, type ErrorCode } from '../core/error-codes.js';
@@ -22,7 +25,19 @@ export interface RunLogger {
 
 export interface RunRequest {
   owner: string;
-  message: string;
+  /** Which agent answers (AgentSet's name); the default one when absent. An unknown name is `model_not_found`. */
+  agent?: string | undefined;
+  /**
+   * The new user message, stored with the session. Absent when the turn only carries results of
+   * client tools: `history` (or, in a session, `toolResults`) then ends with them.
+   */
+  message?: string | undefined;
+  /** Results of client tools, stored in the session before the turn (a session turn without `message`). */
+  toolResults?: ChatMessage[] | undefined;
+  attachments?: readonly Attachment[] | undefined;
+  clientTools?: readonly ClientTool[] | undefined;
+  settings?: ModelSettings | undefined;
+  toolChoice?: ToolChoice | undefined;
   /** The stored session to answer in (created if the id is new); omitted starts a new one. */
   sessionId?: string | undefined;
   /** Instead of a stored session: the history to answer from. Nothing but the run is stored. */
@@ -67,6 +82,7 @@ class RunStop {
 
 interface LocalRun {
   id: string;
+  agent: Agent;
   owner: string;
   sessionId: string | null;
   controller: AbortController;
@@ -118,6 +134,7 @@ export class RunService {
   private readonly recent = new Map<string, { run: LocalRun; until: number; bytes: number }>();
   private recentBytes = 0;
   private readonly readBack: ReadBack;
+  readonly agents: AgentSet;
   private readonly idleWaiters: Array<() => void> = [];
   private readonly timer: NodeJS.Timeout;
   private readonly o: Required<RunServiceOptions>;
@@ -129,11 +146,12 @@ export class RunService {
   private readonly unsubscribe: () => void = () => {};
 
   constructor(
-    private readonly agent: Agent,
+    agents: Agent | AgentSet,
     private readonly store: Storage,
     private readonly logger: RunLogger,
     options: RunServiceOptions = {},
   ) {
+    this.agents = agents instanceof AgentSet ? agents : AgentSet.of(agents);
     this.o = {
       leaseMs: 15_000,
       renewMs: 5_000,
@@ -153,8 +171,21 @@ export class RunService {
 
   /** Checks everything that can refuse a run (so those are plain 4xx/5xx answers), then starts it. */
   async start(req: RunRequest): Promise<RunHandle> {
-    const reason = this.agent.notReadyReason();
+    const agent = this.agents.get(req.agent);
+    if (!agent) throw new RunError('model_not_found', `No agent or model '${req.agent}': GET /v1/models lists them (${this.agents.names.join(', ')})`);
+    const reason = agent.notReadyReason();
     if (reason) throw new RunError('model_not_configured', reason);
+    const refused = req.attachments?.find((a) => !(agent.accepts ?? []).includes(a.kind));
+    if (refused) {
+      const what = refused.kind === 'image' ? 'images are' : 'files are';
+      const field = refused.field ?? 'attachments';
+      throw new RunError('validation_error', `Invalid request: ${field}: ${what} not supported by this model (agent '${agent.name}')`, [
+        { field, message: `${what} not supported by this model (${refused.mediaType})` },
+      ]);
+    }
+    const attachments = req.attachments?.map(({ kind, mediaType, data, filename }) => ({ kind, mediaType, data, ...(filename ? { filename } : {}) }));
+    const userMessage: ChatMessage[] =
+      req.message === undefined ? [] : [{ role: 'user', content: req.message, ...(attachments?.length ? { attachments } : {}) }];
     const id = `run_${uuidv7().replaceAll('-', '')}`;
     const now = Date.now();
     let sessionId: string | null = null;
@@ -162,17 +193,19 @@ export class RunService {
     const newRun: NewRun = { id, session_id: null, owner: req.owner, status: 'running', created_at: iso, started_at: iso, lease_until: now + this.o.leaseMs };
     let history: ChatMessage[];
     if (req.history) {
-      history = req.history.slice(-Math.max(this.agent.historyWindow, 0));
+      history = req.history.slice(-Math.max(agent.historyWindow, 0));
       await this.store.createRun(newRun);
     } else {
       const sid = (sessionId = req.sessionId ?? uuidv7());
       // Open the session, claim it, create the run and store the message: one commit where the store can.
       const started = await this.atomically(async (s) => {
-        await s.openSession(sid, req.owner, req.message.slice(0, TITLE_LENGTH));
+        await s.openSession(sid, req.owner, (req.message ?? '').slice(0, TITLE_LENGTH));
         if (!(await s.claimSession(sid, req.owner, id, now + this.o.leaseMs))) return undefined;
         await s.createRun({ ...newRun, session_id: sid });
-        const earlier = await s.recentMessages(sid, req.owner, this.agent.historyWindow);
-        await s.appendMessages(sid, req.owner, [{ role: 'user', content: req.message }]);
+        const results = req.toolResults ?? [];
+        if (results.length > 0) await s.appendMessages(sid, req.owner, results);
+        const earlier = await s.recentMessages(sid, req.owner, agent.historyWindow);
+        await s.appendMessages(sid, req.owner, userMessage);
         return earlier;
       });
       if (!started) {
@@ -188,7 +221,7 @@ export class RunService {
       history = started;
     }
     const controller = new AbortController();
-    const run: LocalRun = { id, owner: req.owner, sessionId, controller, log: new LiveLog(id, this.store), done: Promise.resolve() };
+    const run: LocalRun = { id, agent, owner: req.owner, sessionId, controller, log: new LiveLog(id, this.store), done: Promise.resolve() };
     this.local.set(id, run);
     const onClientGone = () => controller.abort(new RunStop('cancelled', 'The client disconnected'));
     if (req.signal?.aborted) onClientGone();
@@ -334,8 +367,8 @@ export class RunService {
 
   /** Runs the agent, then records how the run ended (record). */
   private async execute(run: LocalRun, req: RunRequest, history: ChatMessage[], onClientGone: () => void): Promise<void> {
-    const { agent, store } = this;
-    const { log, sessionId, controller } = run;
+    const { store } = this;
+    const { agent, log, sessionId, controller } = run;
     const logger = req.log ?? this.logger;
     const transcript = new Transcript();
     let calls: Map<string, RunRecord['tool_calls'][number]> | undefined; // made at the first tool call
@@ -346,7 +379,16 @@ export class RunService {
     log.append({ type: 'start', session_id: sessionId ?? '', run_id: run.id });
     let last: ChatMessage[];
     try {
-      for await (const event of agent.run({ history, message: req.message, signal: controller.signal })) {
+      const input = {
+        history,
+        message: req.message,
+        clientTools: req.clientTools,
+        settings: req.settings,
+        toolChoice: req.toolChoice,
+        attachments: req.attachments,
+        signal: controller.signal,
+      };
+      for await (const event of agent.run(input)) {
         if (event.type === 'finish') {
           usage = event.usage;
           finishReason = event.finish_reason;

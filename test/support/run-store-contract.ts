@@ -144,7 +144,14 @@ export function runStoreContract(name: string, backend: RunStoreBackend): void {
       const a = owner();
       const run = newRun(a);
       await store.createRun(run);
-      const state = (r: RunRecord) => ({ id: r.id, session_id: r.session_id, owner: r.owner, status: r.status, lease_until: r.lease_until, events_pruned: r.events_pruned });
+      const state = (r: RunRecord) => ({
+        id: r.id,
+        session_id: r.session_id,
+        owner: r.owner,
+        status: r.status,
+        lease_until: r.lease_until,
+        events_pruned: r.events_pruned,
+      });
       const live = await store.getRun(run.id, a);
       assert.ok(live);
       assert.deepEqual(await store.getRunState(run.id, a), state(live));

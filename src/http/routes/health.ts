@@ -1,10 +1,10 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { Agent } from '../../agent/agent.js';
+import type { AgentSet } from '../../agent/agent-set.js';
 import type { Store } from '../../store/store.js';
 import { ApiError } from '../errors.js';
 import { ErrorBody, Health, Ready } from '../schemas.js';
 
-export const healthRoutes: FastifyPluginAsyncZod<{ agent: Agent; store: Store; version: string }> = async (app, { agent, store, version }) => {
+export const healthRoutes: FastifyPluginAsyncZod<{ agents: AgentSet; store: Store; version: string }> = async (app, { agents, store, version }) => {
   app.get(
     '/health',
     {
@@ -26,8 +26,10 @@ export const healthRoutes: FastifyPluginAsyncZod<{ agent: Agent; store: Store; v
     },
     async () => {
       const reasons: string[] = [];
-      const modelReason = agent.notReadyReason();
-      if (modelReason) reasons.push(`model: ${modelReason}`);
+      for (const [name, agent] of agents.entries()) {
+        const modelReason = agent.notReadyReason();
+        if (modelReason) reasons.push(agents.names.length > 1 ? `agent ${name}: model: ${modelReason}` : `model: ${modelReason}`);
+      }
       try {
         await store.ping();
       } catch (err) {

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Agent } from '../../agent/agent.js';
+import type { AgentSet } from '../../agent/agent-set.js';
 import type { FinishReason, StreamEvent, Usage } from '../../core/events.js';
 import type { ChatMessage } from '../../core/messages.js';
 import { collectTurn } from '../collect-turn.js';
@@ -171,7 +171,7 @@ class CompletionChunkEncoder implements EventEncoder {
   }
 }
 
-export const openAiRoutes: FastifyPluginAsyncZod<{ agent: Agent; runs: RunService; heartbeatMs: number }> = async (app, { agent, runs, heartbeatMs }) => {
+export const openAiRoutes: FastifyPluginAsyncZod<{ agents: AgentSet; runs: RunService; heartbeatMs: number }> = async (app, { agents, runs, heartbeatMs }) => {
   // Encapsulated: errors of these routes (the global auth and rate-limit hooks' included) take OpenAI's shape.
   app.setErrorHandler(openAiErrorHandler);
   const started = Math.floor(Date.now() / 1000);
@@ -186,7 +186,7 @@ export const openAiRoutes: FastifyPluginAsyncZod<{ agent: Agent; runs: RunServic
         response: { 200: ModelList, ...openAiErrors },
       },
     },
-    async () => ({ object: 'list' as const, data: [{ id: agent.name, object: 'model' as const, created: started, owned_by: 'agent-api' }] }),
+    async () => ({ object: 'list' as const, data: agents.names.map((id) => ({ id, object: 'model' as const, created: started, owned_by: 'agent-api' })) }),
   );
 
   app.post(
