@@ -1,5 +1,4 @@
 import type {
-  JSONSchema7,
   LanguageModelV3,
   LanguageModelV3CallOptions,
   LanguageModelV3Message,
