@@ -84,7 +84,7 @@ describe('Chat Completions, complete (openai SDK)', () => {
     const second = await openai.chat.completions.create({
       model: 'agent',
       tools: [WEATHER],
-      messages: [user, choice!.message, { role: 'tool', tool_call_id: 'call_w', content: 'Sunny, 21 C' }],
+      messages: [user, choice.message, { role: 'tool', tool_call_id: 'call_w', content: 'Sunny, 21 C' }],
     });
     assert.equal(second.choices[0]?.message.content, 'Sunny in Oslo.');
     assert.equal(second.choices[0]?.finish_reason, 'stop');
@@ -104,7 +104,7 @@ describe('Chat Completions, complete (openai SDK)', () => {
 
     svc.fake.enqueue({ text: 'Warm in Rome.' });
     const tool = { role: 'tool' as const, tool_call_id: 'call_s', content: '{"temp":30}' };
-    const second = await openai.chat.completions.create({ model: 'agent', messages: [user, first.choices[0]!.message, tool], tools: [WEATHER] }, { headers });
+    const second = await openai.chat.completions.create({ model: 'agent', messages: [user, first.choices[0].message, tool], tools: [WEATHER] }, { headers });
     assert.equal(second.choices[0]?.message.content, 'Warm in Rome.');
     assert.deepEqual(
       withoutSystem(lastBody(svc.fake)).map((m) => [m.role, m.tool_call_id ?? null, m.content]),
@@ -232,7 +232,10 @@ describe('Chat Completions, complete (openai SDK)', () => {
   });
 
   test('n = 2 is a 400 naming n', async () => {
-    const err = await rejectsWith(openai.chat.completions.create({ model: 'agent', n: 2, messages: [{ role: 'user', content: 'two' }] }), OpenAI.BadRequestError);
+    const err = await rejectsWith(
+      openai.chat.completions.create({ model: 'agent', n: 2, messages: [{ role: 'user', content: 'two' }] }),
+      OpenAI.BadRequestError,
+    );
     assert.equal(err.status, 400);
     assert.equal(err.param, 'n');
     assert.match(err.message, /\bn\b/);
@@ -356,5 +359,64 @@ describe('Chat Completions: an agent that takes no images', () => {
       await svc.close();
       await fake.close();
     }
+  });
+});
+
+describe('Chat Completions through LangChain (ChatOpenAI)', () => {
+  let svc: TestService;
+  let model: ChatOpenAI;
+  const weather = {
+    type: 'function' as const,
+    function: { name: 'get_weather', description: 'The weather in a city', parameters: WEATHER.function.parameters },
+  };
+  before(async () => {
+    svc = await startService();
+    model = new ChatOpenAI({ model: 'agent', apiKey: KEY_A, configuration: { baseURL: `${svc.url}/v1` }, maxRetries: 0 });
+  });
+  after(() => svc.close());
+
+  test('bindTools(...).invoke returns the tool call', async () => {
+    svc.fake.enqueue({ toolCalls: [{ id: 'call_lc', name: 'get_weather', arguments: { city: 'Oslo' } }] });
+    const ai = await model.bindTools([weather]).invoke('Weather in Oslo?');
+    assert.deepEqual(
+      ai.tool_calls?.map((c) => ({ id: c.id, name: c.name, args: c.args })),
+      [{ id: 'call_lc', name: 'get_weather', args: { city: 'Oslo' } }],
+    );
+    assert.equal(ai.response_metadata['finish_reason'], 'tool_calls');
+  });
+
+  test('withStructuredOutput(zod) parses the JSON the model returns', async () => {
+    svc.fake.enqueue({ text: '{"city":"Oslo","celsius":21}' });
+    const structured = model.withStructuredOutput(z.object({ city: z.string(), celsius: z.number() }), { name: 'weather' });
+    const out = await structured.invoke('Weather in Oslo as JSON');
+    assert.deepEqual(out, { city: 'Oslo', celsius: 21 });
+    const format = lastBody(svc.fake)['response_format'] as { type: string; json_schema: { name: string; schema: { properties: object } } };
+    assert.equal(format.type, 'json_schema');
+    assert.equal(format.json_schema.name, 'weather');
+    assert.deepEqual(Object.keys(format.json_schema.schema.properties), ['city', 'celsius']);
+  });
+
+  test('a LangGraph-style loop: tool call → ToolMessage → answer', async () => {
+    svc.fake.enqueue({ toolCalls: [{ id: 'call_loop', name: 'get_weather', arguments: { city: 'Bergen' } }] }, { text: 'Rainy in Bergen.' });
+    const withTools = model.bindTools([weather]);
+    const messages: BaseMessage[] = [new HumanMessage('Weather in Bergen?')];
+    for (let step = 0; step < 3; step++) {
+      const ai = await withTools.invoke(messages);
+      messages.push(ai);
+      if (!ai.tool_calls?.length) break;
+      for (const call of ai.tool_calls) messages.push(new ToolMessage({ tool_call_id: call.id!, content: `Rain in ${String(call.args['city'])}` }));
+    }
+    const last = messages.at(-1);
+    assert.ok(last instanceof AIMessage);
+    assert.equal(last.content, 'Rainy in Bergen.');
+    assert.equal(messages.length, 4);
+    assert.deepEqual(
+      withoutSystem(lastBody(svc.fake)).map((m) => [m.role, m.tool_call_id ?? null, typeof m.content === 'string' ? m.content : null]),
+      [
+        ['user', null, 'Weather in Bergen?'],
+        ['assistant', null, null],
+        ['tool', 'call_loop', 'Rain in Bergen'],
+      ],
+    );
   });
 });
