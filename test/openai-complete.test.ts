@@ -282,6 +282,13 @@ describe('Chat Completions, complete (openai SDK)', () => {
     );
     assert.equal(err.param, 'messages[0].content[1]');
     assert.match(err.message, /audio input is not supported/);
+
+    const unknown = await rejectsWith(
+      openai.chat.completions.create({ model: 'agent', messages: [{ role: 'user', content: [{ type: 'video_url', url: 'x' }] }] } as never),
+      OpenAI.BadRequestError,
+    );
+    assert.equal(unknown.param, 'messages[0].content');
+    assert.match(unknown.message, /0\.type: .*'image_url'/);
   });
 
   test('streaming a client tool call: delta.tool_calls with index, id, name and the arguments, then finish_reason tool_calls', async () => {

@@ -25,7 +25,21 @@ const RefusalPart = z.looseObject({ type: z.literal('refusal'), refusal: z.strin
 export const UserPart = z.discriminatedUnion('type', [TextPart, ImagePart, FilePart, AudioPart]);
 export type UserPart = z.output<typeof UserPart>;
 
-const TextContent = z.union([z.string(), z.array(TextPart)]);
+/**
+ * A string or an array of parts. A bad part is named in the message (a bare union would only say
+ * "Invalid input" about the whole content).
+ */
+function stringOrParts<T extends z.ZodType>(part: T) {
+  return z.union([z.string(), z.array(part)], {
+    error: (iss) => {
+      if (iss.code !== 'invalid_union' || !Array.isArray(iss.input)) return 'must be a string or an array of content parts';
+      const inner = iss.errors[1]?.[0];
+      return inner ? `${inner.path.join('.')}: ${inner.message}` : undefined;
+    },
+  });
+}
+
+const TextContent = stringOrParts(TextPart);
 
 export const AssistantToolCall = z.looseObject({
   id: z.string().min(1),
@@ -34,10 +48,10 @@ export const AssistantToolCall = z.looseObject({
 });
 
 const SystemMessage = z.looseObject({ role: z.enum(['system', 'developer']), content: TextContent.nullish() });
-const UserMessage = z.looseObject({ role: z.literal('user'), content: z.union([z.string(), z.array(UserPart)]) });
+const UserMessage = z.looseObject({ role: z.literal('user'), content: stringOrParts(UserPart) });
 const AssistantMessage = z.looseObject({
   role: z.literal('assistant'),
-  content: z.union([z.string(), z.array(z.discriminatedUnion('type', [TextPart, RefusalPart]))]).nullish(),
+  content: stringOrParts(z.discriminatedUnion('type', [TextPart, RefusalPart])).nullish(),
   tool_calls: z.array(AssistantToolCall).nullish(),
 });
 const ToolMessage = z.looseObject({ role: z.literal('tool'), tool_call_id: z.string().min(1), content: TextContent });
