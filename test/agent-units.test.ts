@@ -842,7 +842,7 @@ describe('createAgent with a scripted model', () => {
         ['w', 'met'],
         ['q', 'done'],
       ]);
-      assert.deepEqual(model.calls[1]?.transcript.slice(-2), ['tool waits#w: "met"', 'tool quick#q: "done"']);
+      assert.deepEqual(model.calls[1]?.transcript.slice(-2), ['tool waits#w: met', 'tool quick#q: done']);
     });
 
     test('two slow tools of one step take about as long as one of them, not the sum', async () => {

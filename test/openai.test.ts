@@ -143,7 +143,7 @@ describe('OpenAI-compatible API', () => {
   test("the request's messages are the history: user/assistant turns reach the model, system ones do not", async () => {
     svc.fake.enqueue({ text: 'Your name is Ann.' });
     const completion = await openai.chat.completions.create({
-      model: 'whatever-model-name',
+      model: 'agent',
       messages: [
         { role: 'system', content: 'CLIENT SYSTEM PROMPT' },
         { role: 'user', content: 'My name is Ann.' },
@@ -157,7 +157,7 @@ describe('OpenAI-compatible API', () => {
         },
       ],
     });
-    assert.equal(completion.model, 'whatever-model-name');
+    assert.equal(completion.model, 'agent');
     assert.equal(completion.choices[0]?.message.content, 'Your name is Ann.');
     assert.deepEqual(lastSent(svc.fake), [
       { role: 'user', content: 'My name is Ann.' },

@@ -24,7 +24,9 @@ export function trimHistory(history: ChatMessage[], limit: number): ChatMessage[
 }
 
 /** A tool's result as the model reads it. */
-export function toolOutput(result: unknown): { type: 'json'; value: JSONValue } {
+export function toolOutput(result: unknown): { type: 'json'; value: JSONValue } | { type: 'text'; value: string } {
+  // Text as it is: a client's tool message (a string) must reach the model as written, not JSON-quoted.
+  if (typeof result === 'string') return { type: 'text', value: result };
   return { type: 'json', value: (result ?? null) as JSONValue };
 }
 

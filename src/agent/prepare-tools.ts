@@ -7,6 +7,8 @@ export interface ClientTool {
   description?: string | undefined;
   /** JSON Schema of the arguments (an object schema). */
   parameters: JSONSchema7;
+  /** Asks the provider to hold the model's arguments to `parameters` exactly. */
+  strict?: boolean | undefined;
 }
 
 export type ToolDefinition = LanguageModelV3FunctionTool | LanguageModelV3ProviderTool;
@@ -53,5 +55,11 @@ export function prepareTools(tools: ToolSet): Map<string, PreparedTool> {
 }
 
 export function clientToolDefinition(t: ClientTool): ToolDefinition {
-  return { type: 'function', name: t.name, inputSchema: t.parameters, ...(t.description ? { description: t.description } : {}) };
+  return {
+    type: 'function',
+    name: t.name,
+    inputSchema: t.parameters,
+    ...(t.description ? { description: t.description } : {}),
+    ...(t.strict === undefined ? {} : { strict: t.strict }),
+  };
 }

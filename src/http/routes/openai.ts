@@ -1,56 +1,37 @@
 /**
- * The OpenAI Chat Completions façade: `GET /v1/models` and `POST /v1/chat/completions`, so the
- * official SDKs (and anything built on them) talk to the agent unchanged. The agent runs its tool
- * loop server-side; its tool steps ride along in extra fields (`agent_tool_calls`, `agent_event`)
- * that clients which don't know them ignore. Errors take OpenAI's shape (see openai-errors.ts).
+ * The OpenAI Chat Completions façade: `GET /v1/models`, `GET /v1/models/{id}` (the agents) and
+ * `POST /v1/chat/completions`, so the official SDKs (and anything built on them) talk to the agents
+ * unchanged. The agent runs its own tool loop server-side; its tool steps ride along in extra fields
+ * (`agent_tool_calls`, `agent_event`) that clients which don't know them ignore. The request's
+ * `tools` are the client's: their calls come back as `tool_calls` for the client to run. Errors
+ * take OpenAI's shape (see openai-errors.ts).
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AgentSet } from '../../agent/agent-set.js';
 import type { FinishReason, StreamEvent, Usage } from '../../core/events.js';
-import type { ChatMessage } from '../../core/messages.js';
 import { collectTurn } from '../collect-turn.js';
 import { ApiError } from '../errors.js';
 import { hangUpSignal } from '../hang-up-signal.js';
 import { OpenAiErrorBody, openAiErrorHandler } from '../openai-errors.js';
-import { MAX_MESSAGE_CHARS, SessionId, ToolCallRecord } from '../schemas.js';
+import { openAiChatInput, refuseAttachments } from '../openai-chat-input.js';
+import { ChatCompletionRequest } from '../openai-chat-request.js';
+import { SessionId, ToolCallRecord } from '../schemas.js';
 import { answerHungUp, sendEventStream, type EventEncoder } from '../send-event-stream.js';
 import type { SseStream } from '../sse-stream.js';
+import type { SeqEvent } from '../../runs/live-log.js';
 import type { RunService } from '../../runs/run-service.js';
 
-const TextPart = z.looseObject({ type: z.literal('text'), text: z.string() });
-const Content = z.union([z.string(), z.array(TextPart)]).describe('A string, or an array of text parts (other part types are not supported)');
+export { ChatCompletionRequest };
 
-const Message = z.looseObject({
-  role: z.enum(['system', 'developer', 'user', 'assistant', 'tool', 'function']),
-  content: Content.nullish(),
-});
+const Model = z.object({ id: z.string(), object: z.literal('model'), created: z.number().int(), owned_by: z.string() });
+const ModelList = z.object({ object: z.literal('list'), data: z.array(Model) });
 
-export const ChatCompletionRequest = z
-  .object({
-    model: z.string().describe('Required, but any value is accepted: the service serves one agent (see GET /v1/models)'),
-    messages: z.array(Message).min(1).describe('The conversation; the last message must be the new user message'),
-    stream: z.boolean().nullish(),
-    stream_options: z.looseObject({ include_usage: z.boolean().nullish() }).nullish(),
-    session_id: SessionId.nullish().describe('Continue a stored session (also the X-Session-Id header); the earlier messages are then ignored'),
-  })
-  .superRefine((body, ctx) => {
-    const i = body.messages.length - 1;
-    const last = body.messages[i];
-    if (!last) return;
-    if (last.role !== 'user') ctx.addIssue({ code: 'custom', path: ['messages', i, 'role'], message: "The last message must have role 'user'" });
-    else if (textOf(last.content).trim() === '')
-      ctx.addIssue({ code: 'custom', path: ['messages', i, 'content'], message: 'The last user message must have text content' });
-    else if (textOf(last.content).length > MAX_MESSAGE_CHARS)
-      ctx.addIssue({ code: 'custom', path: ['messages', i, 'content'], message: `The last user message is over ${MAX_MESSAGE_CHARS} characters` });
-  });
-
-type ChatCompletionBody = z.output<typeof ChatCompletionRequest>;
-
-const ModelList = z.object({
-  object: z.literal('list'),
-  data: z.array(z.object({ id: z.string(), object: z.literal('model'), created: z.number().int(), owned_by: z.string() })),
+const ClientToolCall = z.object({
+  id: z.string(),
+  type: z.literal('function'),
+  function: z.object({ name: z.string(), arguments: z.string().describe('JSON') }),
 });
 
 const OpenAiUsage = z.object({ prompt_tokens: z.number().int(), completion_tokens: z.number().int(), total_tokens: z.number().int() });
@@ -63,7 +44,11 @@ const ChatCompletion = z.object({
   choices: z.array(
     z.object({
       index: z.number().int(),
-      message: z.object({ role: z.literal('assistant'), content: z.string() }),
+      message: z.object({
+        role: z.literal('assistant'),
+        content: z.string().nullable().describe('null when the model only called client tools'),
+        tool_calls: z.array(ClientToolCall).optional().describe("Calls of the request's tools, for the client to run (finish_reason tool_calls)"),
+      }),
       logprobs: z.null(),
       finish_reason: z.enum(['stop', 'length', 'tool_calls', 'content_filter']),
     }),
@@ -87,21 +72,6 @@ const openAiErrors = {
   504: OpenAiErrorBody,
 };
 
-function textOf(content: z.output<typeof Content> | null | undefined): string {
-  if (content == null) return '';
-  return typeof content === 'string' ? content : content.map((part) => part.text).join('');
-}
-
-/** The request's earlier user/assistant text messages; system, tool and text-less messages are dropped. */
-function historyOf(messages: ChatCompletionBody['messages']): ChatMessage[] {
-  const history: ChatMessage[] = [];
-  for (const m of messages.slice(0, -1)) {
-    const content = textOf(m.content);
-    if ((m.role === 'user' || m.role === 'assistant') && content !== '') history.push({ role: m.role, content });
-  }
-  return history;
-}
-
 const openAiUsage = (u: Usage): z.output<typeof OpenAiUsage> => ({
   prompt_tokens: u.input_tokens,
   completion_tokens: u.output_tokens,
@@ -115,17 +85,39 @@ function openAiFinishReason(reason: FinishReason): OpenAiFinishReason {
   return reason === 'max_steps' ? 'length' : reason === 'error' ? 'stop' : reason;
 }
 
+/** Tool call arguments as OpenAI sends them: a JSON string (kept as is when the model's text was not JSON). */
+function argumentsText(args: unknown): string {
+  return typeof args === 'string' ? args : JSON.stringify(args ?? {});
+}
+
+/** Passes the events through, noting the tool calls and which got a result. */
+async function* noting(events: AsyncIterable<SeqEvent>, calls: Map<string, { name: string; arguments: unknown }>, answered: Set<string>) {
+  for await (const e of events) {
+    if (e.event.type === 'tool_call') calls.set(e.event.id, { name: e.event.name, arguments: e.event.arguments });
+    else if (e.event.type === 'tool_result') answered.add(e.event.id);
+    yield e;
+  }
+}
+
 interface ChunkContext {
   id: string;
   created: number;
   model: string;
   sessionId: string | undefined;
   includeUsage: boolean;
+  /** The request's tools: their calls stream as `delta.tool_calls`, for the client to run. */
+  clientTools: ReadonlySet<string>;
 }
 
-/** Our events as `chat.completion.chunk`s; the agent's tool steps ride on empty deltas as `agent_event`. */
+/**
+ * Our events as `chat.completion.chunk`s. Calls of the client's tools stream as `delta.tool_calls`
+ * (id, name, then the arguments as the model writes them); the agent's own tool steps ride on
+ * empty deltas as `agent_event`.
+ */
 class CompletionChunkEncoder implements EventEncoder {
   private failed = false;
+  /** Client tool calls streamed so far, by id: their index in `tool_calls`. */
+  private readonly clientCalls = new Map<string, number>();
 
   constructor(private readonly c: ChunkContext) {}
 
@@ -137,14 +129,20 @@ class CompletionChunkEncoder implements EventEncoder {
       case 'token':
         this.chunk(sse, { content: event.content });
         break;
+      case 'tool_call_delta':
+        // The agent's own calls show whole (agent_event); only the client's stream as they are written.
+        if (this.c.clientTools.has(event.name)) this.clientCall(sse, event.id, event.name, event.arguments_delta);
+        break;
       case 'tool_call':
+        if (!this.c.clientTools.has(event.name)) this.chunk(sse, {}, null, { agent_event: event });
+        // Arguments that came whole, without deltas.
+        else if (!this.clientCalls.has(event.id)) this.clientCall(sse, event.id, event.name, argumentsText(event.arguments));
+        break;
       case 'tool_result':
         this.chunk(sse, {}, null, { agent_event: event });
         break;
       case 'step_start':
       case 'step_finish':
-      case 'tool_call_delta':
-        // The agent's own loop: a Chat Completions client sees its whole tool steps only.
         break;
       case 'error':
         this.failed = true;
@@ -162,6 +160,17 @@ class CompletionChunkEncoder implements EventEncoder {
     sse.done();
   }
 
+  private clientCall(sse: SseStream, id: string, name: string, args: string): void {
+    const index = this.clientCalls.get(id);
+    if (index !== undefined) {
+      if (args !== '') this.chunk(sse, { tool_calls: [{ index, function: { arguments: args } }] });
+      return;
+    }
+    const next = this.clientCalls.size;
+    this.clientCalls.set(id, next);
+    this.chunk(sse, { tool_calls: [{ index: next, id, type: 'function', function: { name, arguments: args } }] });
+  }
+
   private envelope() {
     return { id: this.c.id, object: 'chat.completion.chunk', created: this.c.created, model: this.c.model };
   }
@@ -176,17 +185,37 @@ export const openAiRoutes: FastifyPluginAsyncZod<{ agents: AgentSet; runs: RunSe
   app.setErrorHandler(openAiErrorHandler);
   const started = Math.floor(Date.now() / 1000);
 
+  const modelOf = (id: string) => ({ id, object: 'model' as const, created: started, owned_by: 'agent-api' });
+
   app.get(
     '/v1/models',
     {
       schema: {
         tags: ['openai'],
-        summary: 'OpenAI-compatible: list models (the one agent)',
+        summary: 'OpenAI-compatible: list models (the agents served here)',
         description: 'Authenticate with `Authorization: Bearer <key>` or `X-API-Key`.',
         response: { 200: ModelList, ...openAiErrors },
       },
     },
-    async () => ({ object: 'list' as const, data: agents.names.map((id) => ({ id, object: 'model' as const, created: started, owned_by: 'agent-api' })) }),
+    async () => ({ object: 'list' as const, data: agents.names.map(modelOf) }),
+  );
+
+  app.get(
+    '/v1/models/:model',
+    {
+      schema: {
+        tags: ['openai'],
+        summary: 'OpenAI-compatible: one model (an agent served here)',
+        description: 'A 404 `model_not_found` for a name that is not one of GET /v1/models.',
+        params: z.object({ model: z.string().min(1) }),
+        response: { 200: Model, ...openAiErrors },
+      },
+    },
+    async (request) => {
+      const { model } = request.params;
+      if (!agents.names.includes(model)) throw new ApiError('model_not_found', `No model '${model}': GET /v1/models lists them (${agents.names.join(', ')})`);
+      return modelOf(model);
+    },
   );
 
   app.post(
@@ -196,11 +225,15 @@ export const openAiRoutes: FastifyPluginAsyncZod<{ agents: AgentSet; runs: RunSe
         tags: ['openai'],
         summary: 'OpenAI-compatible Chat Completions (the agent, tool loop included)',
         description:
-          'The OpenAI Chat Completions API backed by the agent. `messages` is the conversation: system/developer messages are ignored ' +
-          '(the agent has its own instructions), earlier user/assistant text messages become history and the last (user) message is the new ' +
-          'one; nothing is stored. With `X-Session-Id` (or `session_id`), the stored session supplies the history instead and the turn is ' +
-          'stored. Unknown OpenAI parameters (temperature, tools, …) are accepted and ignored. The reply adds `agent_tool_calls` (and ' +
-          '`session_id`); a stream (`stream: true`) carries tool steps as `agent_event` on chunks with an empty delta.',
+          'The OpenAI Chat Completions API backed by an agent: `model` names it (GET /v1/models). `messages` is the conversation: ' +
+          'system/developer messages are ignored (the agent has its own instructions); earlier user (text, images, files), assistant ' +
+          '(text, tool_calls) and tool messages become history; the last message is the new user message, or tool messages answering ' +
+          "the assistant's tool_calls. Nothing is stored. With `X-Session-Id` (or `session_id`), the stored session supplies the history " +
+          'instead and the turn is stored (the trailing tool messages with it). `tools` are client tools, offered to the model beside the ' +
+          'agent\'s own: a call of one ends the turn with `finish_reason: "tool_calls"` and `message.tool_calls` (streamed as ' +
+          '`delta.tool_calls`). `tool_choice`, `response_format` (json_object, json_schema), temperature, top_p, max_tokens / ' +
+          'max_completion_tokens, stop, seed and the penalties reach the model; `n` must be 1. The reply adds `agent_tool_calls`, the ' +
+          "agent's own tool steps (and `session_id`); a stream carries those as `agent_event` on chunks with an empty delta.",
         body: ChatCompletionRequest,
         produces: ['application/json', 'text/event-stream'],
         // The JSON reply; with `stream: true` the body is a stream, which is never serialised.
@@ -220,15 +253,25 @@ export const openAiRoutes: FastifyPluginAsyncZod<{ agents: AgentSet; runs: RunSe
         }
         sessionId = parsed.data;
       }
-      const last = body.messages[body.messages.length - 1];
-      const message = textOf(last?.content);
+      const input = openAiChatInput(body);
+      const agent = agents.get(body.model);
+      // An unknown model is RunService's 404; the new message's images are its 400.
+      if (agent && !sessionId) {
+        const refused = refuseAttachments(input.historyAttachments, agent.accepts ?? [], agent.name);
+        if (refused) throw refused;
+      }
       const hungUp = hangUpSignal(reply);
       const run = await runs.start({
         owner: request.owner,
-        message,
+        agent: body.model,
+        message: input.message,
+        attachments: input.attachments,
+        clientTools: input.clientTools,
+        settings: input.settings,
+        toolChoice: input.toolChoice,
         log: request.log,
         signal: hungUp,
-        ...(sessionId ? { sessionId } : { history: historyOf(body.messages) }),
+        ...(sessionId ? { sessionId, toolResults: input.toolResults } : { history: input.history }),
       });
       if (sessionId) void reply.header('x-session-id', sessionId);
 
@@ -238,23 +281,48 @@ export const openAiRoutes: FastifyPluginAsyncZod<{ agents: AgentSet; runs: RunSe
       const events = run.follow(0, hungUp);
 
       if (body.stream === true) {
-        const encoder = new CompletionChunkEncoder({ id, created, model, sessionId, includeUsage: body.stream_options?.include_usage === true });
+        const encoder = new CompletionChunkEncoder({
+          id,
+          created,
+          model,
+          sessionId,
+          includeUsage: body.stream_options?.include_usage === true,
+          clientTools: new Set(input.clientTools.map((t) => t.name)),
+        });
         return sendEventStream(reply, events, { encoder, heartbeatMs, hungUp, log: request.log });
       }
-      const done = await collectTurn(events, hungUp);
+      const calls = new Map<string, { name: string; arguments: unknown }>();
+      const answered = new Set<string>();
+      const done = await collectTurn(noting(events, calls, answered), hungUp);
       if (!done) return answerHungUp(reply);
       await run.done;
       const { end, toolCalls } = done;
+      // A turn that ends on tool calls waits on the client's: every call without a result is one.
+      const pending = end.finish_reason === 'tool_calls' ? [...calls].filter(([callId]) => !answered.has(callId)) : [];
+      const toolCallsOut = pending.map(([callId, c]) => ({
+        id: callId,
+        type: 'function' as const,
+        function: { name: c.name, arguments: argumentsText(c.arguments) },
+      }));
       return {
         id,
         object: 'chat.completion' as const,
         created,
         model,
         choices: [
-          { index: 0, message: { role: 'assistant' as const, content: end.reply }, logprobs: null, finish_reason: openAiFinishReason(end.finish_reason) },
+          {
+            index: 0,
+            message: {
+              role: 'assistant' as const,
+              content: end.reply === '' && toolCallsOut.length > 0 ? null : end.reply,
+              ...(toolCallsOut.length ? { tool_calls: toolCallsOut } : {}),
+            },
+            logprobs: null,
+            finish_reason: openAiFinishReason(end.finish_reason),
+          },
         ],
         usage: openAiUsage(end.usage),
-        agent_tool_calls: toolCalls,
+        agent_tool_calls: toolCalls.filter((c) => !pending.some(([callId]) => callId === c.id)),
         ...(sessionId ? { session_id: sessionId } : {}),
       };
     },
