@@ -381,6 +381,51 @@ function storeContract(name: string, locations: Locations): void {
       );
     });
 
+    test('supersedeAnswer marks every message after the last user message superseded, for its owner only', async () => {
+      const o = owner();
+      const other = owner();
+      const id = sid();
+      await store.openSession(id, o, 't');
+      await store.openSession(id, other, 't');
+      assert.equal(await store.supersedeAnswer(id, o), false, 'no user message yet');
+      assert.equal(await store.supersedeAnswer(sid(), o), false, 'no session');
+      const earlier: ChatMessage[] = [
+        { role: 'user', content: 'first' },
+        { role: 'assistant', content: 'first answer' },
+      ];
+      await store.appendMessages(id, o, [...earlier, ...sampleTurn]);
+      await store.appendMessages(id, other, sampleTurn);
+      const count = (await store.getSession(id, o))?.message_count;
+
+      assert.equal(await store.supersedeAnswer(id, o), true);
+      const rows = await store.listMessages(id, o, { limit: 100 });
+      const answer = sampleTurn.slice(1).map((m) => ({ ...m, superseded: true }));
+      assert.deepEqual(
+        rows.map((r) => r.message),
+        [...earlier, sampleTurn[0], ...answer],
+      );
+      assert.equal((await store.getSession(id, o))?.message_count, count, 'nothing added or removed');
+      // The other owner's session with the same id is untouched.
+      assert.deepEqual(
+        (await store.listMessages(id, other, { limit: 100 })).map((r) => r.message),
+        sampleTurn,
+      );
+
+      // Again, after a new answer: the old one stays superseded, the new one is superseded too.
+      await store.appendMessages(id, o, [{ role: 'assistant', content: 'second try' }]);
+      assert.equal(await store.supersedeAnswer(id, o), true);
+      assert.deepEqual((await store.recentMessages(id, o, 1))[0], { role: 'assistant', content: 'second try', superseded: true });
+      assert.deepEqual(
+        (await store.listMessages(id, o, { limit: 100 })).slice(3, -1).map((r) => r.message),
+        answer,
+      );
+
+      // A session ending with its user message: nothing to mark, and there is a message to answer.
+      await store.appendMessages(id, o, [{ role: 'user', content: 'latest' }]);
+      assert.equal(await store.supersedeAnswer(id, o), true);
+      assert.deepEqual((await store.recentMessages(id, o, 1))[0], { role: 'user', content: 'latest' });
+    });
+
     test('claimSession is exclusive until released or expired; another token can neither renew nor release it', async () => {
       const o = owner();
       const id = sid();

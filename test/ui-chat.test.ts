@@ -283,7 +283,7 @@ describe('POST /v1/ui/chat (AI SDK UI message stream)', () => {
     await readChunks(running);
   });
 
-  test('several text parts joined; non-text parts ignored', async () => {
+  test('several text parts joined; parts that say nothing to the model (steps, reasoning, data) ignored', async () => {
     svc.fake.enqueue({ text: 'ok' });
     const n = svc.fake.requests.length;
     const res = await post({
@@ -294,7 +294,9 @@ describe('POST /v1/ui/chat (AI SDK UI message stream)', () => {
           role: 'user',
           parts: [
             { type: 'text', text: 'one ' },
-            { type: 'file', url: 'data:,', mediaType: 'text/plain' },
+            { type: 'step-start' },
+            { type: 'reasoning', text: 'not said' },
+            { type: 'data-note', data: { x: 1 } },
             { type: 'text', text: 'two' },
           ],
         },
@@ -318,7 +320,14 @@ describe('POST /v1/ui/chat (AI SDK UI message stream)', () => {
     assert.deepEqual(chunks.map((c) => c.type).slice(-5), ['text-delta', 'text-end', 'finish-step', 'error', 'finish']);
     const error = chunks.at(-2) as Extract<UIMessageChunk, { type: 'error' }>;
     assert.ok(error.errorText.length > 0);
-    assert.deepEqual(chunks.at(-1), { type: 'finish', finishReason: 'error' });
+    const finish = chunks.at(-1) as Extract<UIMessageChunk, { type: 'finish' }>;
+    assert.equal(finish.finishReason, 'error');
+    assert.deepEqual(finish.messageMetadata, {
+      run_id: startId(chunks),
+      session_id: 'ui-fail',
+      usage: { input_tokens: 0, output_tokens: 0, total_tokens: 0 },
+      finish_reason: 'error',
+    });
 
     // The SDK reader reports it and keeps the partial text.
     svc.fake.enqueue({ resetAfter: 2, text: 'abcdefghijklmnop' });
@@ -428,7 +437,7 @@ describe('POST /v1/ui/chat (AI SDK UI message stream)', () => {
       after.slice(-2).map((c) => c.type),
       ['error', 'finish'],
     );
-    assert.deepEqual(after.at(-1), { type: 'finish', finishReason: 'error' });
+    assert.equal((after.at(-1) as Extract<UIMessageChunk, { type: 'finish' }>).finishReason, 'error');
     // The resumed stream ends the same way, keeping the partial text.
     const { message, errors } = await finalMessage(resumed);
     assert.equal(errors.length, 1);

@@ -32,6 +32,12 @@ export interface RunRequest {
    * client tools: `history` (or, in a session, `toolResults`) then ends with them.
    */
   message?: string | undefined;
+  /**
+   * Answer the session's last user message again (a session turn without `message`): the answer
+   * after it is marked superseded, kept for the record but no longer shown to the model, in the
+   * same transaction as the claim. A session with no user message is a `validation_error` on `regenerate`.
+   */
+  regenerate?: boolean | undefined;
   /** Results of client tools, stored in the session before the turn (a session turn without `message`). */
   toolResults?: ChatMessage[] | undefined;
   attachments?: readonly Attachment[] | undefined;
@@ -201,6 +207,12 @@ export class RunService {
       const started = await this.atomically(async (s) => {
         await s.openSession(sid, req.owner, (req.message ?? '').slice(0, TITLE_LENGTH));
         if (!(await s.claimSession(sid, req.owner, id, now + this.o.leaseMs))) return undefined;
+        if (req.regenerate && !(await s.supersedeAnswer(sid, req.owner))) {
+          await s.releaseSession(sid, req.owner, id); // undone anyway in a transaction; not without one
+          throw new RunError('validation_error', `Invalid request: regenerate: session '${sid}' has no user message to answer again`, [
+            { field: 'regenerate', message: 'the session has no user message to answer again' },
+          ]);
+        }
         await s.createRun({ ...newRun, session_id: sid });
         const results = req.toolResults ?? [];
         if (results.length > 0) await s.appendMessages(sid, req.owner, results);

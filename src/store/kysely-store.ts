@@ -156,6 +156,29 @@ export class KyselyStore implements Store, RunStore {
     return rows.map((r) => ({ seq: Number(r.seq), created_at: r.created_at, message: JSON.parse(r.data) as ChatMessage }));
   }
 
+  async supersedeAnswer(sessionId: string, owner: string): Promise<boolean> {
+    return this.inTransaction(async (tx) => {
+      const inSession = tx.selectFrom('messages').where('owner', '=', owner).where('session_id', '=', sessionId);
+      const lastUser = await inSession.select('seq').where('role', '=', 'user').orderBy('seq', 'desc').limit(1).executeTakeFirst();
+      if (!lastUser) return false;
+      // Rewritten in JS, not with SQL JSON functions: SQLite and Postgres spell those differently,
+      // and an answer is a few messages.
+      const after = await inSession.select(['seq', 'data']).where('seq', '>', lastUser.seq).orderBy('seq').execute();
+      for (const row of after) {
+        const message = JSON.parse(row.data) as ChatMessage;
+        if (message.role === 'user' || message.superseded) continue;
+        await tx
+          .updateTable('messages')
+          .set({ data: JSON.stringify({ ...message, superseded: true }) })
+          .where('owner', '=', owner)
+          .where('session_id', '=', sessionId)
+          .where('seq', '=', row.seq)
+          .execute();
+      }
+      return true;
+    });
+  }
+
   async claimSession(sessionId: string, owner: string, token: string, until: number): Promise<boolean> {
     const { numAffectedRows } = await this.q.claimSession(this.db, iso(until), token, sessionId, owner, iso());
     return (numAffectedRows ?? 0n) > 0n;

@@ -167,6 +167,10 @@ export class RedisRunStore implements Storage, RunSignals {
     return this.sql.listMessages(sessionId, owner, options);
   }
 
+  supersedeAnswer(sessionId: string, owner: string): Promise<boolean> {
+    return this.sql.supersedeAnswer(sessionId, owner);
+  }
+
   claimSession(sessionId: string, owner: string, token: string, until: number): Promise<boolean> {
     return this.sql.claimSession(sessionId, owner, token, until);
   }

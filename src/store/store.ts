@@ -27,6 +27,12 @@ export interface Store {
   recentMessages(sessionId: string, owner: string, limit: number): Promise<ChatMessage[]>;
   listMessages(sessionId: string, owner: string, options: { after?: number; limit: number }): Promise<MessageRecord[]>;
   /**
+   * Marks every message after the session's last user message `superseded`: the answer a
+   * regenerated one replaces, kept for the record. False when the session (of this owner) has no
+   * user message, so there is nothing to answer again.
+   */
+  supersedeAnswer(sessionId: string, owner: string): Promise<boolean>;
+  /**
    * Claims the session's single run slot for the run `token` until `until` (ms since epoch), shared
    * by every worker and replica using this store. False when another run holds an unexpired claim.
    */
