@@ -145,6 +145,11 @@ describe('OpenAI Responses API', () => {
     );
     const err = await rejectsWith(openai.responses.create({ model: 'agent', input: 'more', previous_response_id: response.id }), OpenAI.NotFoundError);
     assert.equal(err.param, 'previous_response_id');
+    const both = await rejectsWith(
+      openai.responses.create({ model: 'agent', input: 'more', store: false, previous_response_id: response.id }),
+      OpenAI.BadRequestError,
+    );
+    assert.equal(both.param, 'store');
   });
 
   test("the agent's own tool steps ride in agent_tool_calls, never as output items", async () => {
@@ -193,6 +198,58 @@ describe('OpenAI Responses API', () => {
     assert.equal(sent[1]?.tool_calls?.[0]?.id, 'call_w1');
     assert.equal(sent[2]?.tool_call_id, 'call_w1');
     assert.match(sent[2]?.content ?? '', /temp/);
+  });
+
+  test('a stream with a client tool: function_call item and argument events; the final response has the call', async () => {
+    svc.fake.enqueue({ toolCalls: [{ id: 'call_s1', name: 'get_weather', arguments: { city: 'Rome' } }] });
+    const stream = openai.responses.stream({
+      model: 'agent',
+      input: 'Weather in Rome?',
+      tools: [{ type: 'function', name: 'get_weather', strict: false, parameters: { type: 'object', properties: { city: { type: 'string' } } } }],
+    });
+    const types: string[] = [];
+    for await (const event of stream) types.push(event.type);
+    assert.deepEqual(types, [
+      'response.created',
+      'response.in_progress',
+      'response.output_item.added',
+      'response.function_call_arguments.delta',
+      'response.function_call_arguments.done',
+      'response.output_item.done',
+      'response.completed',
+    ]);
+    const final = await stream.finalResponse();
+    const call = final.output[0];
+    assert.ok(call?.type === 'function_call');
+    assert.equal(call.call_id, 'call_s1');
+    assert.deepEqual(JSON.parse(call.arguments), { city: 'Rome' });
+  });
+
+  test('a cut-short answer is incomplete; a model failure is an error status, or error + response.failed in a stream', async () => {
+    svc.fake.enqueue({ text: 'Partial', finishReason: 'length' });
+    const cut = await openai.responses.create({ model: 'agent', input: 'write a lot' });
+    assert.equal(cut.status, 'incomplete');
+    assert.deepEqual(cut.incomplete_details, { reason: 'max_output_tokens' });
+    assert.equal(cut.output_text, 'Partial');
+
+    svc.fake.enqueue({ error: { status: 500 } });
+    const failed = await rejectsWith(openai.responses.create({ model: 'agent', input: 'fail' }), OpenAI.APIError);
+    assert.ok((failed.status ?? 0) >= 500, `a 5xx, got ${failed.status}`);
+    assert.equal((failed.error as { type?: string } | undefined)?.type, 'server_error');
+
+    svc.fake.enqueue({ error: { status: 500 } });
+    const res = await svc.request('/v1/responses', { method: 'POST', json: { model: 'agent', input: 'fail', stream: true } });
+    const frames = (await res.text())
+      .split('\n\n')
+      .filter((f) => f.startsWith('event: '))
+      .map((f) => JSON.parse(f.slice(f.indexOf('data: ') + 6)) as { type: string; code?: string; response?: { status: string; error: { code: string } } });
+    assert.deepEqual(
+      frames.map((f) => f.type),
+      ['response.created', 'response.in_progress', 'error', 'response.failed'],
+    );
+    assert.ok(frames[2]?.code);
+    assert.equal(frames[3]?.response?.status, 'failed');
+    assert.equal(frames[3]?.response?.error.code, frames[2]?.code);
   });
 
   test('background: answers in_progress at once; retrieve polls it; a stream resumes after starting_after', async () => {
