@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createOpenAI } from '@ai-sdk/openai';
 import { Agent, run, setDefaultOpenAIClient, setTracingDisabled, tool as agentTool } from '@openai/agents';
-import { generateText, streamText, tool, type ToolSet } from 'ai';
+import { generateText, streamText, tool, type ModelMessage, type ToolSet } from 'ai';
 import OpenAI from 'openai';
 import type { ResponseStreamEvent } from 'openai/resources/responses/responses';
 import { z } from 'zod';
@@ -317,6 +317,17 @@ describe('OpenAI Responses API', () => {
     const body = (await badItem.json()) as { error: { type: string; param: string | null } };
     assert.equal(body.error.type, 'invalid_request_error');
     assert.equal(body.error.param, 'input[0].type');
+    const badRef = await rejectsWith(
+      openai.responses.create({
+        model: 'agent',
+        input: [
+          { type: 'item_reference', id: 'msg_0123abcd_0' },
+          { role: 'user', content: 'hi' },
+        ],
+      }),
+      OpenAI.BadRequestError,
+    );
+    assert.equal(badRef.param, 'input[0].id');
     await rejectsWith(client(svc, 'wrong-key').responses.create({ model: 'agent', input: 'hi' }), OpenAI.AuthenticationError);
     const missing = await svc.request('/v1/responses', { method: 'POST', key: null, json: { model: 'agent', input: 'hi' } });
     assert.equal(missing.status, 401);
@@ -360,6 +371,59 @@ describe('OpenAI Responses API', () => {
     assert.deepEqual(
       calls.map((c) => [c.toolCallId, c.toolName, c.input]),
       [['call_l2', 'lookup', { word: 'api' }]],
+    );
+  });
+
+  test('the AI SDK continuing a conversation: item_reference items resolve to our earlier output (text and a client call)', async () => {
+    const model = createOpenAI({ baseURL: `${svc.url}/v1`, apiKey: KEY_A })('agent');
+    // No execute: the caller runs it.
+    const tools: ToolSet = { lookup: tool({ description: 'Look a word up', inputSchema: z.object({ word: z.string() }) }) };
+    svc.fake.enqueue(
+      { toolCalls: [{ id: 'call_r1', name: 'lookup', arguments: { word: 'run' } }] },
+      { text: 'A run is one turn.' },
+      { text: 'You asked about run.' },
+    );
+    const first = await generateText({ model, prompt: 'define run', tools, maxRetries: 0 });
+    assert.equal(first.toolCalls[0]?.toolCallId, 'call_r1');
+    const toolResult: ModelMessage = {
+      role: 'tool',
+      content: [{ type: 'tool-result', toolCallId: 'call_r1', toolName: 'lookup', output: { type: 'json', value: { definition: 'one turn' } } }],
+    };
+    const answered = await generateText({
+      model,
+      tools,
+      maxRetries: 0,
+      messages: [{ role: 'user', content: 'define run' }, ...first.response.messages, toolResult],
+    });
+    assert.equal(answered.text, 'A run is one turn.');
+    const toolSent = lastSent(svc);
+    assert.deepEqual(
+      toolSent.map((m) => m.role),
+      ['user', 'assistant', 'tool'],
+    );
+    assert.equal(toolSent[1]?.tool_calls?.[0]?.id, 'call_r1');
+
+    const third = await generateText({
+      model,
+      maxRetries: 0,
+      messages: [
+        { role: 'user', content: 'define run' },
+        ...first.response.messages,
+        toolResult,
+        ...answered.response.messages,
+        { role: 'user', content: 'What did I ask?' },
+      ],
+    });
+    assert.equal(third.text, 'You asked about run.');
+    assert.deepEqual(
+      lastSent(svc).map((m) => [m.role, m.content]),
+      [
+        ['user', 'define run'],
+        ['assistant', null],
+        ['tool', '{"definition":"one turn"}'],
+        ['assistant', 'A run is one turn.'],
+        ['user', 'What did I ask?'],
+      ],
     );
   });
 

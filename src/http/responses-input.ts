@@ -1,7 +1,7 @@
 import type { ChatMessage, ToolCall } from '../core/messages.js';
 import type { Attachment } from '../core/turn-options.js';
 import { ApiError } from './errors.js';
-import { InputItem, type InputPart, type ResponsesRequest } from './responses-request.js';
+import { InputItem, type InputPart } from './responses-request.js';
 import { MAX_MESSAGE_CHARS } from './schemas.js';
 
 /** A Responses `input` as our turn: the messages before the new one, and the new user message if any. */
@@ -65,7 +65,7 @@ function textOf(content: string | InputPart[]): string {
   return content.map((p) => (p.type === 'input_text' || p.type === 'output_text' ? p.text : p.type === 'refusal' ? p.refusal : '')).join('');
 }
 
-function parseArguments(text: string): unknown {
+function parseJson(text: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch {
@@ -77,7 +77,7 @@ function parseArguments(text: string): unknown {
  * Translates `input` into messages. `callName` names the function of a call answered here whose
  * `function_call` item is not in this input (it was in the previous response).
  */
-export function responsesTurn(input: ResponsesRequest['input'], callName: (callId: string) => string | undefined): ResponsesTurn {
+export function responsesTurn(input: string | readonly unknown[], callName: (callId: string) => string | undefined): ResponsesTurn {
   if (typeof input === 'string') {
     if (input.trim() === '') throw invalid('input', 'must not be empty');
     if (input.length > MAX_MESSAGE_CHARS) throw invalid('input', `is over ${MAX_MESSAGE_CHARS} characters`);
@@ -96,7 +96,7 @@ export function responsesTurn(input: ResponsesRequest['input'], callName: (callI
   items.forEach((item, i) => {
     if (item.type === 'function_call') {
       names.set(item.call_id, item.name);
-      const call: ToolCall = { id: item.call_id, name: item.name, arguments: parseArguments(item.arguments) };
+      const call: ToolCall = { id: item.call_id, name: item.name, arguments: parseJson(item.arguments) };
       // Calls of one model step follow the assistant's text as separate items; they are one message to us.
       const last = messages.at(-1);
       if (last?.role === 'assistant') last.tool_calls = [...(last.tool_calls ?? []), call];
@@ -104,7 +104,8 @@ export function responsesTurn(input: ResponsesRequest['input'], callName: (callI
     } else if (item.type === 'function_call_output') {
       const name = names.get(item.call_id) ?? callName(item.call_id);
       if (!name) throw invalid(`input.${i}.call_id`, `no function_call '${item.call_id}' in this input or the previous response`);
-      messages.push({ role: 'tool', tool_call_id: item.call_id, name, result: textOf(item.output) });
+      // JSON output is kept as the value, so the model reads it as sent rather than as a quoted string.
+      messages.push({ role: 'tool', tool_call_id: item.call_id, name, result: parseJson(textOf(item.output)) });
     } else if (item.role === 'user') {
       const attachments: Attachment[] = [];
       if (typeof item.content !== 'string') {

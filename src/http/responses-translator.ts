@@ -175,6 +175,11 @@ export class ResponsesTranslator {
     out.push(this.next(type, { response: this.snapshot() }));
   }
 
+  /** Item ids name their run and place, so an `item_reference` to one can be resolved (see item-references.ts). */
+  private itemId(kind: 'msg' | 'fc', index: number): string {
+    return `${kind}_${this.meta.id.replace(/^run_/, '')}_${index}`;
+  }
+
   private next(type: string, fields: Record<string, unknown>): ResponsesEvent {
     return { type, sequence_number: ++this.seq, ...fields };
   }
@@ -187,7 +192,7 @@ export class ResponsesTranslator {
     const index = this.output.length;
     const item: MessageOutput = {
       type: 'message',
-      id: `msg_${this.meta.id.replace(/^run_/, '')}_${index}`,
+      id: this.itemId('msg', index),
       role: 'assistant',
       status: 'in_progress',
       content: [],
@@ -216,7 +221,7 @@ export class ResponsesTranslator {
   private functionCall(out: ResponsesEvent[], callId: string, name: string, args: unknown): void {
     const index = this.output.length;
     const text = typeof args === 'string' ? args : JSON.stringify(args ?? {});
-    const item: FunctionCallOutput = { type: 'function_call', id: `fc_${callId}`, call_id: callId, name, arguments: '', status: 'in_progress' };
+    const item: FunctionCallOutput = { type: 'function_call', id: this.itemId('fc', index), call_id: callId, name, arguments: '', status: 'in_progress' };
     this.output.push(item);
     out.push(this.next('response.output_item.added', { output_index: index, item: structuredClone(item) }));
     out.push(this.next('response.function_call_arguments.delta', { item_id: item.id, output_index: index, delta: text }));

@@ -8,14 +8,15 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AgentSet } from '../../agent/agent-set.js';
 import type { ClientTool } from '../../agent/prepare-tools.js';
-import type { Run } from '../../core/runs.js';
+import { FINAL_STATUSES, type Run } from '../../core/runs.js';
 import type { ModelSettings, ToolChoice } from '../../core/turn-options.js';
 import { RunError } from '../../runs/run-error.js';
 import type { RunRequest, RunService } from '../../runs/run-service.js';
 import { ApiError } from '../errors.js';
 import { hangUpSignal } from '../hang-up-signal.js';
 import { OpenAiErrorBody, openAiErrorHandler } from '../openai-errors.js';
-import { ResponseObject } from '../response-object.js';
+import { ResponseObject, type OutputItem } from '../response-object.js';
+import { resolveItemReferences } from '../item-references.js';
 import { ResponsesEncoder } from '../responses-encoder.js';
 import { responsesTurn } from '../responses-input.js';
 import { ResponsesRequest } from '../responses-request.js';
@@ -104,6 +105,28 @@ function clientToolsOf(tools: ResponsesRequest['tools']): ClientTool[] {
   }));
 }
 
+/** A run's output items as its stream had them (its log replayed), or rebuilt from its record once the log is gone. */
+async function outputOf(runs: RunService, runId: string, owner: string): Promise<OutputItem[] | undefined> {
+  let run: Run;
+  try {
+    run = await runs.get(runId, owner);
+  } catch (err) {
+    if (err instanceof RunError && err.code === 'run_not_found') return undefined;
+    throw err;
+  }
+  const meta = defaultMeta(run.id, 0, '');
+  if (FINAL_STATUSES.includes(run.status)) {
+    try {
+      const translator = new ResponsesTranslator(meta);
+      for await (const { event } of await runs.follow(runId, owner, 0, AbortSignal.timeout(CANCEL_WAIT_MS))) translator.translate(event);
+      return translator.snapshot().output;
+    } catch (err) {
+      if (!(err instanceof RunError)) throw err;
+    }
+  }
+  return responseFromRun(run, meta).output;
+}
+
 export const responsesRoutes: FastifyPluginAsyncZod<{ agents: AgentSet; runs: RunService; heartbeatMs: number }> = async (
   app,
   { agents, runs, heartbeatMs },
@@ -145,7 +168,8 @@ export const responsesRoutes: FastifyPluginAsyncZod<{ agents: AgentSet; runs: Ru
         sessionId = previous.session_id;
         for (const call of previous.tool_calls) earlierCalls.set(call.id, call.name);
       }
-      const turn = responsesTurn(body.input, (callId) => earlierCalls.get(callId));
+      const input = typeof body.input === 'string' ? body.input : await resolveItemReferences(body.input, (runId) => outputOf(runs, runId, owner));
+      const turn = responsesTurn(input, (callId) => earlierCalls.get(callId));
       const background = body.background === true;
       const hungUp = hangUpSignal(reply);
       const runRequest: RunRequest = {
