@@ -273,6 +273,29 @@ describe('OpenAI Responses API', () => {
     assert.deepEqual(resumed, all.slice(5), 'the same events with the same numbers, those after 4');
   });
 
+  test('a background response streams from another replica after starting_after, with the same sequence numbers', async () => {
+    // A second service on the same database: it never ran the run, so it translates it from the stored log.
+    const other = await startService({ dir: svc.dir, fake: svc.fake, keepDir: true });
+    try {
+      svc.fake.enqueue({ text: 'Across replicas we go', chunks: ['Across ', 'replicas ', 'we ', 'go'], delayMs: 200 });
+      const started = await openai.responses.create({ model: 'agent', input: 'go elsewhere', background: true });
+      const elsewhere: ResponseStreamEvent[] = [];
+      for await (const e of await client(other).responses.retrieve(started.id, { stream: true, starting_after: 2 })) elsewhere.push(e);
+      const here: ResponseStreamEvent[] = [];
+      for await (const e of await openai.responses.retrieve(started.id, { stream: true })) here.push(e);
+      assert.equal(here.at(-1)?.type, 'response.completed');
+      assert.deepEqual(
+        elsewhere.map((e) => [e.sequence_number, e.type]),
+        here.slice(3).map((e) => [e.sequence_number, e.type]),
+      );
+      const done = elsewhere.at(-1);
+      assert.ok(done?.type === 'response.completed');
+      assert.equal(done.response.output_text, 'Across replicas we go');
+    } finally {
+      await other.close();
+    }
+  });
+
   test('cancel: a background response ends cancelled; cancelling again answers the same (idempotent)', async () => {
     svc.fake.enqueue({ hang: true });
     const started = await openai.responses.create({ model: 'agent', input: 'never mind', background: true });
