@@ -14,6 +14,7 @@ import { LazyChildLogger } from './lazy-child-logger.js';
 import { ApiError } from './errors.js';
 import { chatRoutes } from './routes/chat.js';
 import { openAiRoutes } from './routes/openai.js';
+import { responsesRoutes } from './routes/responses.js';
 import { healthRoutes } from './routes/health.js';
 import { playgroundRoutes } from './routes/playground.js';
 import { sessionRoutes } from './routes/sessions.js';
@@ -196,6 +197,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   await app.register(chatRoutes, { runs, heartbeatMs });
   await app.register(runRoutes, { runs, heartbeatMs });
   await app.register(openAiRoutes, { agents, runs, heartbeatMs });
+  await app.register(responsesRoutes, { agents, runs, heartbeatMs });
   await app.register(sessionRoutes, { store, runs });
   await app.register(uiChatRoutes, { runs, heartbeatMs });
   await app.register(playgroundRoutes);

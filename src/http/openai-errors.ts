@@ -48,7 +48,14 @@ export function openAiErrorBody(error: ApiError): OpenAiErrorBody {
  */
 export function isOpenAiPath(url: string): boolean {
   const path = url.split('?')[0] ?? '';
-  return path === '/v1/models' || path.startsWith('/v1/models/') || path === '/v1/chat/completions' || path.startsWith('/v1/chat/completions/');
+  return (
+    path === '/v1/models' ||
+    path.startsWith('/v1/models/') ||
+    path === '/v1/chat/completions' ||
+    path.startsWith('/v1/chat/completions/') ||
+    path === '/v1/responses' ||
+    path.startsWith('/v1/responses/')
+  );
 }
 
 /** The error handler of the OpenAI routes: the global one's mapping and logging, OpenAI's body. */

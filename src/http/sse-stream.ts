@@ -66,6 +66,13 @@ export class SseStream {
     else this.writeViews(Buffer.from(`data: ${json}\n\n`));
   }
 
+  /** A named event (`event:` and `data:` lines), as the Responses API streams its typed events. */
+  named(name: string, payload: unknown): void {
+    const frame = `event: ${name}\ndata: ${JSON.stringify(payload)}\n\n`;
+    if (frame.length <= SLICE) this.write(frame);
+    else this.writeViews(Buffer.from(frame));
+  }
+
   /** The `data: [DONE]` terminator those protocols end with. */
   done(): void {
     this.write('data: [DONE]\n\n');
