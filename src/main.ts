@@ -28,11 +28,11 @@ async function runServer(config: Config, migrate: boolean): Promise<void> {
 }
 
 async function runPrimary(config: Config): Promise<void> {
+  // A bad AGENTS_FILE stops the start here, once, rather than in every worker over and over.
+  if (config.AGENTS_FILE) readAgentsFile(config.AGENTS_FILE);
   // Migrate once here so workers never race each other on the schema; opening the store also
   // checks that the database and Redis answer, so a backend that is down stops the start here
   // instead of in every worker, over and over.
-  // A bad AGENTS_FILE stops the start here, once, rather than every worker over and over.
-  if (config.AGENTS_FILE) readAgentsFile(config.AGENTS_FILE);
   await (await openConfiguredStore(config)).close();
   let stopping = false;
   let alive = 0;
