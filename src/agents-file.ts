@@ -16,7 +16,7 @@ const AgentDefinition = z.strictObject({
   tools: z
     .array(
       z.string().refine(isToolName, {
-        error: (issue) => `unknown tool ${JSON.stringify(issue.input)} (built-in tools: ${TOOL_NAMES.join(', ')})`,
+        error: (issue) => `unknown tool '${String(issue.input)}' (built-in tools: ${TOOL_NAMES.join(', ')})`,
       }),
     )
     .optional(),
