@@ -47,7 +47,8 @@ export function readAgentsFile(path: string): AgentsFile {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw fail(`cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    // Node's message ends with the path again ("ENOENT: no such file or directory, open 'x'").
+    throw fail(`cannot be read (${(err as Error).message.split(',')[0]})`);
   }
   let json: unknown;
   try {
@@ -57,7 +58,9 @@ export function readAgentsFile(path: string): AgentsFile {
   }
   const parsed = AgentsFile.safeParse(json);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `${i.path.length > 0 ? `${i.path.join('.')}: ` : ''}${i.message}`);
+    // A bad agent name is an `invalid_key` issue whose own message is the key schema's, one level down.
+    const message = (i: z.core.$ZodIssue) => (i.code === 'invalid_key' ? (i.issues[0]?.message ?? i.message) : i.message);
+    const lines = parsed.error.issues.map((i) => `${i.path.length > 0 ? `${i.path.join('.')}: ` : ''}${message(i)}`);
     throw fail(lines.length === 1 ? lines[0]! : `\n  ${lines.join('\n  ')}`);
   }
   return parsed.data;
