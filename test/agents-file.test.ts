@@ -49,7 +49,7 @@ describe('AGENTS_FILE in the real process', () => {
   });
   after(() => fake.close());
 
-  test("a good file: /v1/models lists its agents, and each answers with its own model", async () => {
+  test('a good file: /v1/models lists its agents, and each answers with its own model', async () => {
     const path = agentsFile({
       default: 'support',
       agents: {
