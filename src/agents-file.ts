@@ -66,10 +66,20 @@ export function readAgentsFile(path: string): AgentsFile {
   return parsed.data;
 }
 
+/**
+ * The agents with the default one first, so /v1/models lists it first: a client that shows a list
+ * (the playground) preselects the first.
+ */
+export function defaultFirst<T>(agents: Readonly<Record<string, T>>, defaultName: string | undefined): Map<string, T> {
+  const entries = Object.entries(agents);
+  const at = entries.findIndex(([name]) => name === defaultName);
+  return new Map(at > 0 ? [entries[at]!, ...entries.slice(0, at), ...entries.slice(at + 1)] : entries);
+}
+
 /** The agents of an AGENTS_FILE: each on the configured provider, with its own model, instructions and tools. */
 export function createFileAgents(config: Config, file: AgentsFile): AgentSet {
   const agents = new Map<string, Agent>();
-  for (const [name, def] of Object.entries(file.agents)) {
+  for (const [name, def] of defaultFirst(file.agents, file.default)) {
     const tools = def.tools && Object.fromEntries(def.tools.filter(isToolName).map((t) => [t, defaultTools[t]]));
     agents.set(
       name,

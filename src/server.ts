@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Agent } from './agent/agent.js';
 import { AgentSet } from './agent/agent-set.js';
-import { createFileAgents, readAgentsFile } from './agents-file.js';
+import { createFileAgents, defaultFirst, readAgentsFile } from './agents-file.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createDefaultAgent } from './default-agent.js';
 import { generateApiKey } from './http/api-keys.js';
@@ -86,7 +86,7 @@ function agentsToServe(options: AgentServerOptions, config: Config): Agent | Age
   if (options.agents) {
     const bad = Object.keys(options.agents).find((name) => !AGENT_NAME_PATTERN.test(name));
     if (bad !== undefined) throw new TypeError(`createAgentServer: agent name '${bad}' must be 1 to 64 letters, digits and . _ -`);
-    return new AgentSet(options.agents, options.defaultAgent);
+    return new AgentSet(defaultFirst(options.agents, options.defaultAgent), options.defaultAgent);
   }
   if (options.agent) return options.agent;
   if (config.AGENTS_FILE) return createFileAgents(config, readAgentsFile(config.AGENTS_FILE));

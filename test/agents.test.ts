@@ -204,7 +204,8 @@ describe('createAgentServer({ agents, defaultAgent })', () => {
       const models = (await (await svc.request('/v1/models')).json()) as { data: Array<{ id: string }> };
       assert.deepEqual(
         models.data.map((m) => m.id),
-        ['support', 'math'],
+        ['math', 'support'],
+        'the default agent first',
       );
       fake.enqueue({ text: 'a' }, { text: 'b' });
       await svc.chat({ message: 'hi' });

@@ -223,7 +223,9 @@ export class RunService {
       const sid = (sessionId = req.sessionId ?? uuidv7());
       // Open the session, claim it, create the run and store the message: one commit where the store can.
       const started = await this.atomically(async (s) => {
-        const session = await s.openSession(sid, req.owner, (req.message ?? '').slice(0, TITLE_LENGTH), name);
+        // A server of one agent records none, so its sessions go on under whatever agent it serves next.
+        const recorded = this.agents.names.length > 1 ? name : null;
+        const session = await s.openSession(sid, req.owner, (req.message ?? '').slice(0, TITLE_LENGTH), recorded);
         const switched = this.sessionAgent(sid, session.agent, name, req);
         if (switched) agent = switched;
         if (!(await s.claimSession(sid, req.owner, id, now + this.o.leaseMs))) return undefined;
