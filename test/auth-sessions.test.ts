@@ -36,6 +36,7 @@ interface SessionInfoJson {
   created_at: string;
   updated_at: string;
   active_run_id: string | null;
+  agent: string | null;
 }
 interface SessionListJson {
   sessions: SessionInfoJson[];
