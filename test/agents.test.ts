@@ -161,10 +161,10 @@ describe('AGENTS_FILE: two agents on one server', () => {
 });
 
 describe('AGENTS_FILE: an agent without a model', () => {
-  test('/ready is 503 and reports which agent is not ready and why; the other still answers', async () => {
+  test('/ready is 503 and reports which agent is not ready and why; the other still answers, in its sessions too', async () => {
     const fake = await startFakeLlm();
     const dir = mkdtempSync(join(tmpdir(), 'agents-file-'));
-    writeFileSync(join(dir, 'agents.json'), JSON.stringify({ agents: { named: { model: 'named-model' }, unnamed: {} } }));
+    writeFileSync(join(dir, 'agents.json'), JSON.stringify({ default: 'unnamed', agents: { named: { model: 'named-model' }, unnamed: {} } }));
     // LLM_BASE_URL but no LLM_MODEL: only the agent that names its model has one.
     const svc = await startService({ fake, noModel: true, env: { AGENTS_FILE: join(dir, 'agents.json'), LLM_BASE_URL: fake.url } });
     try {
@@ -173,15 +173,23 @@ describe('AGENTS_FILE: an agent without a model', () => {
       const body = (await res.json()) as ErrorReply & { error: { details: { agents: Array<{ name: string; ready: boolean; reason?: string }> } } };
       assert.equal(body.error.code, 'not_ready');
       assert.match(body.error.message, /agent unnamed: model: .*LLM_MODEL/);
-      const [named, unnamed] = body.error.details.agents;
-      assert.equal(named?.ready, true);
-      assert.equal(unnamed?.ready, false);
-      assert.match(unnamed?.reason ?? '', /LLM_MODEL/);
+      const byName = Object.fromEntries(body.error.details.agents.map((a) => [a.name, a]));
+      assert.equal(byName['named']?.ready, true);
+      assert.equal(byName['unnamed']?.ready, false);
+      assert.match(byName['unnamed']?.reason ?? '', /LLM_MODEL/);
 
-      fake.enqueue({ text: 'ok' });
-      assert.equal((await svc.chat({ message: 'hi' })).status, 200, 'the first agent is the default');
+      assert.equal((await svc.chat({ message: 'hi' })).status, 503, 'the default agent has no model');
+      fake.enqueue({ text: 'ok' }, { text: 'again' });
+      const first = await svc.chat({ message: 'hi', agent: 'named' });
+      assert.equal(first.status, 200);
       assert.equal(fake.requests.at(-1)?.body.model, 'named-model');
-      assert.equal((await svc.chat({ message: 'hi', agent: 'unnamed' })).status, 503);
+      const { session_id } = (await first.json()) as { session_id: string };
+      const next = await svc.chat({ message: 'more', session_id });
+      assert.equal(next.status, 200, "a session of the agent that has a model goes on without naming it, whatever the default's state");
+      assert.equal(fake.requests.at(-1)?.body.model, 'named-model');
+      const fresh = `new-${Date.now()}`;
+      assert.equal((await svc.chat({ message: 'hi', session_id: fresh })).status, 503);
+      assert.equal((await svc.request(`/sessions/${fresh}`)).status, 404, 'a refused turn leaves no session behind');
     } finally {
       await svc.close();
       await fake.close();

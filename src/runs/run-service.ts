@@ -206,7 +206,9 @@ export class RunService {
   /** Checks everything that can refuse a run (so those are plain 4xx/5xx answers), then starts it. */
   async start(req: RunRequest): Promise<RunHandle> {
     const name = req.agent ?? this.agents.defaultName;
-    let agent = this.pick(name, req);
+    // A stored session named without an agent may be another agent's: the default is checked once that is known.
+    const later = req.agent === undefined && req.history === undefined && req.sessionId !== undefined;
+    let agent = later ? this.agents.default : this.pick(name, req);
     const attachments = req.attachments?.map(({ kind, mediaType, data, filename }) => ({ kind, mediaType, data, ...(filename ? { filename } : {}) }));
     const userMessage: ChatMessage[] =
       req.message === undefined ? [] : [{ role: 'user', content: req.message, ...(attachments?.length ? { attachments } : {}) }];
@@ -227,7 +229,7 @@ export class RunService {
         const recorded = this.agents.names.length > 1 ? name : null;
         const session = await s.openSession(sid, req.owner, (req.message ?? '').slice(0, TITLE_LENGTH), recorded);
         const switched = this.sessionAgent(sid, session.agent, name, req);
-        if (switched) agent = switched;
+        agent = switched ?? (later ? this.pick(name, req) : agent);
         if (!(await s.claimSession(sid, req.owner, id, now + this.o.leaseMs))) return undefined;
         await s.createRun({ ...newRun, session_id: sid });
         const results = req.toolResults ?? [];
