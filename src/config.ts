@@ -37,6 +37,7 @@ const schema = z.object({
   AGENT_INSTRUCTIONS: z.string().optional(),
   AGENT_MAX_STEPS: intIn(1, 100).default(8),
   AGENT_HISTORY_MESSAGES: intIn(0, 100_000).default(50),
+  AGENTS_FILE: z.string().trim().min(1).optional(),
   DATABASE_URL: z
     .string()
     .trim()

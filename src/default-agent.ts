@@ -1,7 +1,9 @@
+import type { ToolSet } from 'ai';
 import { createAgent, type Agent } from './agent/agent.js';
 import { createChatModel, DEFAULT_BASE_URLS } from './agent/chat-model.js';
 import { defaultTools } from './agent/tools/default-tools.js';
 import type { Config } from './config.js';
+import type { AttachmentKind } from './core/turn-options.js';
 
 const EXAMPLE_MODELS = { openai: 'gpt-4o-mini', anthropic: 'claude-sonnet-4-5', google: 'gemini-2.5-flash' } as const;
 
@@ -30,21 +32,35 @@ export function modelNotConfiguredHint(config: Config): string | undefined {
   );
 }
 
-/** The agent `npm start` serves: the configured model with the built-in tools. */
-export function createDefaultAgent(config: Config): Agent {
-  const hint = modelNotConfiguredHint(config);
+/** What one agent of AGENTS_FILE sets; the rest comes from the environment. */
+export interface AgentOverrides {
+  name?: string;
+  /** The model name at the configured provider (default LLM_MODEL). */
+  model?: string | undefined;
+  instructions?: string | undefined;
+  tools?: ToolSet | undefined;
+  maxSteps?: number | undefined;
+  accepts?: readonly AttachmentKind[] | undefined;
+}
+
+/** The agent `npm start` serves: the configured model with the built-in tools (or what `overrides` sets). */
+export function createDefaultAgent(config: Config, overrides: AgentOverrides = {}): Agent {
+  const settings = overrides.model === undefined ? config : { ...config, LLM_MODEL: overrides.model };
+  const hint = modelNotConfiguredHint(settings);
   const model =
-    hint === undefined && config.LLM_MODEL
-      ? createChatModel({ provider: config.LLM_PROVIDER, baseURL: config.LLM_BASE_URL, model: config.LLM_MODEL, apiKey: config.LLM_API_KEY })
+    hint === undefined && settings.LLM_MODEL
+      ? createChatModel({ provider: config.LLM_PROVIDER, baseURL: config.LLM_BASE_URL, model: settings.LLM_MODEL, apiKey: config.LLM_API_KEY })
       : undefined;
   return createAgent({
+    ...(overrides.name === undefined ? {} : { name: overrides.name }),
     model,
-    tools: defaultTools,
-    instructions: config.AGENT_INSTRUCTIONS,
-    maxSteps: config.AGENT_MAX_STEPS,
+    tools: overrides.tools ?? defaultTools,
+    instructions: overrides.instructions ?? config.AGENT_INSTRUCTIONS,
+    maxSteps: overrides.maxSteps ?? config.AGENT_MAX_STEPS,
     historyWindow: config.AGENT_HISTORY_MESSAGES,
     timeoutMs: config.LLM_TIMEOUT_MS,
     maxRetries: config.LLM_MAX_RETRIES,
+    ...(overrides.accepts === undefined ? {} : { accepts: overrides.accepts }),
     ...(hint === undefined ? {} : { notConfiguredHint: hint }),
   });
 }

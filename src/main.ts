@@ -3,6 +3,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { ConfigError, loadConfig, loadDotEnv, type Config } from './config.js';
 import { createAgentServer, ensureApiKeys } from './server.js';
 import { openConfiguredStore } from './open-configured-store.js';
+import { readAgentsFile } from './agents-file.js';
 
 function fail(err: unknown): never {
   process.stderr.write(`${err instanceof ConfigError ? err.message : `Failed to start: ${(err as Error)?.stack ?? String(err)}`}\n`);
@@ -27,6 +28,8 @@ async function runServer(config: Config, migrate: boolean): Promise<void> {
 }
 
 async function runPrimary(config: Config): Promise<void> {
+  // A bad AGENTS_FILE stops the start here, once, rather than in every worker over and over.
+  if (config.AGENTS_FILE) readAgentsFile(config.AGENTS_FILE);
   // Migrate once here so workers never race each other on the schema; opening the store also
   // checks that the database and Redis answer, so a backend that is down stops the start here
   // instead of in every worker, over and over.

@@ -2,10 +2,13 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Agent } from './agent/agent.js';
+import { AgentSet } from './agent/agent-set.js';
+import { createFileAgents, defaultFirst, readAgentsFile } from './agents-file.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createDefaultAgent } from './default-agent.js';
 import { generateApiKey } from './http/api-keys.js';
 import { buildApp } from './http/app.js';
+import { AGENT_NAME_PATTERN } from './http/schemas.js';
 import { openConfiguredStore } from './open-configured-store.js';
 import { openRedis, RedisUnreachableError } from './store/open-redis.js';
 import { RedisRunStore } from './store/redis-run-store.js';
@@ -13,8 +16,15 @@ import type { Storage } from './store/storage.js';
 import { VERSION } from './version.js';
 
 export interface AgentServerOptions {
-  /** The agent to serve; default: the configured model with the built-in tools. */
+  /** The agent to serve; default: AGENTS_FILE's agents, or the configured model with the built-in tools. */
   agent?: Agent;
+  /**
+   * Several agents by name, instead of `agent`: a request picks one with `agent` (native routes) or
+   * `model` (OpenAI routes); `/v1/models` lists them.
+   */
+  agents?: Readonly<Record<string, Agent>>;
+  /** The agent of requests that name none (default: the first of `agents`). */
+  defaultAgent?: string;
   /** Default: opened from `config.DATABASE_URL` (and closed with the server). */
   store?: Storage;
   /** Default: read from the environment. */
@@ -70,8 +80,23 @@ async function openRedisOrFail<T>(open: () => Promise<T>): Promise<T> {
   }
 }
 
+/** What the server serves: the agents passed in, else AGENTS_FILE's, else the default agent. */
+function agentsToServe(options: AgentServerOptions, config: Config): Agent | AgentSet {
+  if (options.agent && options.agents) throw new TypeError('createAgentServer: pass `agent` or `agents`, not both');
+  if (options.agents) {
+    const bad = Object.keys(options.agents).find((name) => !AGENT_NAME_PATTERN.test(name));
+    if (bad !== undefined) throw new TypeError(`createAgentServer: agent name '${bad}' must be 1 to 64 letters, digits and . _ -`);
+    return new AgentSet(defaultFirst(options.agents, options.defaultAgent), options.defaultAgent);
+  }
+  if (options.agent) return options.agent;
+  if (config.AGENTS_FILE) return createFileAgents(config, readAgentsFile(config.AGENTS_FILE));
+  return createDefaultAgent(config);
+}
+
 export async function createAgentServer(options: AgentServerOptions = {}): Promise<AgentServer> {
   const config = options.config ?? loadConfig();
+  // Before the store opens: a bad AGENTS_FILE or agent name stops the start with nothing to close.
+  const agent = agentsToServe(options, config);
   const store = options.store ?? (await openConfiguredStore(config, { migrate: options.migrate ?? true }));
   // Rate limits count in Redis when there is one: on the store's connection, or on one of our own
   // beside a store passed in (closed with the server).
@@ -82,7 +107,7 @@ export async function createAgentServer(options: AgentServerOptions = {}): Promi
       : undefined;
   const redis = store instanceof RedisRunStore ? store.redis : ownRedis;
   const { app, runs } = await buildApp({
-    agent: options.agent ?? createDefaultAgent(config),
+    agent,
     store,
     apiKeys: ensureApiKeys(config),
     corsOrigins: config.CORS_ORIGINS,

@@ -36,6 +36,7 @@ interface SessionInfoJson {
   created_at: string;
   updated_at: string;
   active_run_id: string | null;
+  agent: string | null;
 }
 interface SessionListJson {
   sessions: SessionInfoJson[];
@@ -305,8 +306,9 @@ describe('GET /sessions', () => {
     );
     assert.equal(all.next_before, null);
     for (const s of all.sessions) {
-      assert.deepEqual(Object.keys(s).sort(), ['active_run_id', 'created_at', 'id', 'message_count', 'title', 'updated_at']);
+      assert.deepEqual(Object.keys(s).sort(), ['active_run_id', 'agent', 'created_at', 'id', 'message_count', 'title', 'updated_at']);
       assert.equal(s.active_run_id, null, 'no run is answering');
+      assert.equal(s.agent, null, 'a server of one agent names none: its sessions belong to whichever agent it serves');
       assert.ok(!Number.isNaN(Date.parse(s.created_at)) && !Number.isNaN(Date.parse(s.updated_at)));
       assert.ok(s.updated_at >= s.created_at);
     }

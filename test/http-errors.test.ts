@@ -541,10 +541,10 @@ describe('health and readiness', () => {
     assert.deepEqual(await res.json(), { status: 'healthy', version: PACKAGE_VERSION });
   });
 
-  test('/ready → 200 {status: ready}', async () => {
+  test('/ready → 200 {status: ready, agents: [the one agent, its model]}', async () => {
     const res = await svc.request('/ready', { key: null });
     assert.equal(res.status, 200);
-    assert.deepEqual(await res.json(), { status: 'ready' });
+    assert.deepEqual(await res.json(), { status: 'ready', agents: [{ name: 'agent', model: 'fake-model', default: true, ready: true }] });
   });
 
   test('/ready with a store that does not answer → 503 not_ready naming the store', async () => {

@@ -15,6 +15,8 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import Fastify from 'fastify';
 import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { createAgent } from '../src/agent/agent.js';
+import { createChatModel } from '../src/agent/chat-model.js';
 import { PLAYGROUND_CSP, playgroundRoutes } from '../src/http/routes/playground.js';
 import { parseInline, parseMarkdown, safeHref } from '../src/playground/markdown.js';
 import { KEY_A, KEY_B, startService, type TestService } from './support/service.js';
@@ -653,6 +655,59 @@ describe('the playground in Chromium', () => {
       assert.match(text, /LLM_BASE_URL/);
     } finally {
       await bare.close();
+    }
+  });
+
+  test('several agents: a select picks the agent of a new chat (the default preselected), a stored session shows its own', async () => {
+    await load();
+    assert.ok(await page.locator('#agent-select').isHidden(), 'one agent: no choice to offer');
+    const fake = service().fake;
+    const agent = (model: string, instructions: string) =>
+      createAgent({ model: createChatModel({ baseURL: fake.url, model }), instructions, maxRetries: 0, tools: {} });
+    const multi = await startService({
+      fake,
+      agents: { math: agent('math-model', 'Math.'), support: agent('support-model', 'Support.') },
+      defaultAgent: 'support',
+    });
+    try {
+      await load(multi.url);
+      await enterKey(KEY_A);
+      const select = page.locator('#agent-select');
+      await select.waitFor();
+      await page.waitForFunction(() => document.querySelectorAll('#agent-select option').length === 2);
+      assert.deepEqual(await select.locator('option').allTextContents(), ['support', 'math'], 'the default first');
+      assert.equal(await select.inputValue(), 'support');
+
+      await select.selectOption('math');
+      fake.enqueue({ text: 'math answers' });
+      await sendMessage('2+2?');
+      await waitForReplyText('math answers');
+      await waitIdle();
+      assert.equal(fake.requests.at(-1)?.body.model, 'math-model');
+      assert.ok(await select.isDisabled(), 'a session keeps its agent');
+      assert.equal(await select.inputValue(), 'math');
+      const mathSession = await activeSessionId();
+
+      await newChat();
+      assert.ok(await select.isEnabled());
+      assert.equal(await select.inputValue(), 'support', 'a new chat starts from the default');
+      fake.enqueue({ text: 'support answers' });
+      await sendMessage('help');
+      await waitForReplyText('support answers');
+      await waitIdle();
+      assert.equal(fake.requests.at(-1)?.body.model, 'support-model');
+
+      // Reopened, the math session shows its agent, and a follow-up goes to it.
+      await page.locator(`[data-testid=session-item][data-session-id="${mathSession}"]`).locator('.session-open').dispatchEvent('click');
+      await page.waitForFunction(() => (document.getElementById('agent-select') as HTMLSelectElement).value === 'math');
+      assert.ok(await select.isDisabled());
+      fake.enqueue({ text: 'still math' });
+      await sendMessage('and 3+3?');
+      await waitForReplyText('still math');
+      await waitIdle();
+      assert.equal(fake.requests.at(-1)?.body.model, 'math-model');
+    } finally {
+      await multi.close();
     }
   });
 

@@ -647,6 +647,7 @@ function storeContract(name: string, locations: Locations): void {
           created_at: created,
           updated_at: created,
           active_run_id: null,
+          agent: null,
         });
         assert.deepEqual((await upgraded.listSessions(a, { limit: 10 })).map((s) => s.id).sort(), [plain, lapsed, held].sort());
         assert.deepEqual(
@@ -712,6 +713,7 @@ function storeContract(name: string, locations: Locations): void {
           created_at: created,
           updated_at: created,
           active_run_id: token,
+          agent: null,
         });
         assert.deepEqual(
           (await upgraded.listMessages(id, a, { limit: 10 })).map((r) => r.message),
@@ -802,9 +804,11 @@ function storeContract(name: string, locations: Locations): void {
       const [live, expired, kept] = [rid(), rid(), rid()];
       await withDatabase(oldUrl, async (db) => {
         await migrateTo(db as unknown as Kysely<unknown>, '003_sessions_per_owner');
-        // The queries of release 003 were those of today's store: it writes the old schema as that release did.
+        // The queries of release 003 were those of today's store, but for the session's insert
+        // (today's names the agent, a column of migration 005): it writes the old schema as that release did.
         const old = new KyselyStore(db);
-        await old.openSession(id, a, 'kept');
+        const now = new Date().toISOString();
+        await sql`INSERT INTO sessions (owner, id, title, message_count, created_at, updated_at) VALUES (${a}, ${id}, 'kept', 0, ${now}, ${now})`.execute(db);
         await old.appendMessages(id, a, sampleTurn);
         assert.equal(await old.claimSession(id, a, live, 5_000), true);
         await old.createRun(newRun(a, { id: live, session_id: id, created_at: iso(1_000), lease_until: 5_000 }));
@@ -900,6 +904,28 @@ function storeContract(name: string, locations: Locations): void {
         assert.deepEqual(await again.readRunEvents(run, 0, 10), events(1, 3));
         assert.equal(await again.deleteSession(id, a), true);
         assert.deepEqual(await withDatabase(u, (db) => countLogs(db, [run])), NO_LOGS);
+      } finally {
+        await again.close();
+      }
+    });
+
+    test("migration 005 rolls back to 004, dropping the sessions' agents only, and applies again: they read as the default (null)", async () => {
+      const u = await locations.create();
+      const a = owner();
+      const id = sid();
+      const first = await openStore(u);
+      try {
+        await first.openSession(id, a, 'kept', 'math');
+        await first.appendMessages(id, a, sampleTurn);
+      } finally {
+        await first.close();
+      }
+      await withDatabase(u, (db) => migrateTo(db as unknown as Kysely<unknown>, '004_lean_runs'));
+      const again = await openStore(u);
+      try {
+        const session = await again.getSession(id, a);
+        assert.deepEqual([session?.title, session?.message_count, session?.agent], ['kept', sampleTurn.length, null]);
+        assert.equal((await again.openSession(sid(), a, 't', 'math')).agent, 'math');
       } finally {
         await again.close();
       }

@@ -28,6 +28,13 @@ export class AgentClient {
     this.runs = new Runs(this.http);
   }
 
+  /** The names of the agents the service serves (`GET /v1/models`), the default one first. */
+  async agents(options: { signal?: AbortSignal } = {}): Promise<string[]> {
+    const res = await this.http.request('GET', '/v1/models', { signal: options.signal });
+    const list = await this.http.json<{ data: Array<{ id: string }> }>(res, options.signal);
+    return list.data.map((m) => m.id);
+  }
+
   /** The whole reply once the turn is done. */
   chat(message: string, options: ChatOptions = {}): Promise<ChatReply> {
     return chat(this.http, message, options);

@@ -5,6 +5,11 @@ import type { ChatReply, OnDisconnect, StreamEvent } from './types.js';
 
 export interface ChatOptions {
   sessionId?: string;
+  /**
+   * Which agent answers (`client.agents()` lists them). Omitted: the session's agent, or the
+   * default one for a new session. Another than the session's is a 409 (`session_agent_mismatch`).
+   */
+  agent?: string;
   signal?: AbortSignal;
   /**
    * What the service does with the run when this request hangs up (an abort, a dropped
@@ -22,12 +27,14 @@ export interface StreamOptions extends ChatOptions {
 interface ChatBody {
   message: string;
   session_id?: string;
+  agent?: string;
   on_disconnect?: OnDisconnect;
 }
 
 function chatBody(message: string, options: ChatOptions): ChatBody {
   const body: ChatBody = { message };
   if (options.sessionId !== undefined) body.session_id = options.sessionId;
+  if (options.agent !== undefined) body.agent = options.agent;
   if (options.onDisconnect !== undefined) body.on_disconnect = options.onDisconnect;
   return body;
 }

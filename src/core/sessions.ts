@@ -8,5 +8,6 @@ export const SessionSummary = z.object({
   created_at: z.string(),
   updated_at: z.string(),
   active_run_id: z.string().nullable().describe('The run answering in this session now, or null'),
+  agent: z.string().nullable().describe('The agent the session belongs to (see GET /v1/models); null: the default agent'),
 });
 export type SessionSummary = z.output<typeof SessionSummary>;

@@ -25,6 +25,17 @@ export const UserText = z
   .refine((s) => s.trim().length > 0, 'must not be blank')
   .describe(`The user message (1 to ${MAX_MESSAGE_CHARS} characters)`);
 
+/** What names an agent: in AGENTS_FILE, in code, and in a request's `agent` field. */
+export const AGENT_NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+
+export const AgentName = z
+  .string()
+  .regex(AGENT_NAME_PATTERN, 'must be 1 to 64 letters, digits and . _ -')
+  .describe(
+    "Which agent answers (GET /v1/models lists them); omitted: the session's agent, or the default one for a new session. " +
+      "An unknown one is 404 `model_not_found`; one other than the session's is 409 `session_agent_mismatch`.",
+  );
+
 export const OnDisconnect = z
   .enum(['cancel', 'continue'])
   .default('cancel')
@@ -34,6 +45,7 @@ export const ChatRequest = z.object({
   message: UserText,
   // The seed accepts `null` for a missing id, so we do too.
   session_id: SessionId.nullish(),
+  agent: AgentName.optional(),
   on_disconnect: OnDisconnect,
 });
 export type ChatRequest = z.output<typeof ChatRequest>;
@@ -103,9 +115,19 @@ export const GetSessionQuery = z.object({
 export const SessionParams = z.object({ id: SessionId });
 
 export const Health = z.object({ status: z.literal('healthy'), version: z.string() });
-export const Ready = z.object({ status: z.literal('ready') });
+/** One agent as `/ready` reports it. */
+export const AgentReadiness = z.object({
+  name: z.string(),
+  model: z.string().nullable().describe('The model it calls, when known'),
+  default: z.boolean().describe('Whether requests that name no agent get this one'),
+  ready: z.boolean(),
+  reason: z.string().optional().describe('Why it cannot answer, when it cannot'),
+});
+export type AgentReadiness = z.output<typeof AgentReadiness>;
 
-export const CreateRunRequest = z.object({ message: UserText, session_id: SessionId.nullish() });
+export const Ready = z.object({ status: z.literal('ready'), agents: z.array(AgentReadiness) });
+
+export const CreateRunRequest = z.object({ message: UserText, session_id: SessionId.nullish(), agent: AgentName.optional() });
 
 /** `POST /runs` (202): the run started in the background. */
 export const RunCreated = z.object({ run_id: z.string(), session_id: z.string(), status: z.literal('running') });

@@ -1,4 +1,5 @@
 import { NotFoundError, ValidationError, type Run, type SessionMessage } from '../client/index.js';
+import type { AgentPicker } from './agent-picker.js';
 import { AssistantView } from './assistant-view.js';
 import type { Banner } from './banner.js';
 import { describeError } from './describe-error.js';
@@ -13,6 +14,7 @@ import type { Thread } from './thread.js';
 import type { Turns } from './turns.js';
 
 export interface ConversationParts {
+  agentPicker: AgentPicker;
   thread: Thread;
   sessionList: SessionList;
   banner: Banner;
@@ -45,6 +47,7 @@ function badLink(id: string): string {
 
 /** Which conversation the page shows: a new chat, or a stored session loaded into the thread. */
 export class Conversation {
+  private readonly agentPicker: AgentPicker;
   private readonly thread: Thread;
   private readonly sessionList: SessionList;
   private readonly banner: Banner;
@@ -57,6 +60,7 @@ export class Conversation {
     private readonly els: Pick<Elements, 'chatTitle' | 'input'>,
     parts: ConversationParts,
   ) {
+    this.agentPicker = parts.agentPicker;
     this.thread = parts.thread;
     this.sessionList = parts.sessionList;
     this.banner = parts.banner;
@@ -81,6 +85,7 @@ export class Conversation {
   newChat(url: 'push' | 'replace' = 'push'): void {
     this.clearThread();
     this.state.sessionId = undefined;
+    this.agentPicker.unlock();
     setSessionUrl(undefined, url);
     this.setTitle('New chat');
     this.banner.hide();
@@ -98,6 +103,7 @@ export class Conversation {
     state.sessionId = id;
     setSessionUrl(id, options.fromUrl ? 'replace' : 'push');
     const summary = state.sessions.find((s) => s.id === id);
+    this.agentPicker.lock(summary?.agent);
     this.setTitle(summary ? sessionLabel(summary) : 'Session');
     this.banner.hide();
     this.sessionList.markActive();
@@ -118,6 +124,7 @@ export class Conversation {
         if (view !== state.view) return;
         if (page === 0) {
           this.setTitle(sessionLabel(detail));
+          this.agentPicker.lock(detail.agent);
           activeRunId = detail.active_run_id;
         }
         messages.push(...detail.messages);
@@ -151,6 +158,7 @@ export class Conversation {
   private notFound(message: string): void {
     this.banner.show(message);
     this.state.sessionId = undefined;
+    this.agentPicker.unlock();
     setSessionUrl(undefined, 'replace');
     this.setTitle('New chat');
     this.sessionList.markActive();

@@ -10,6 +10,7 @@ export interface Elements {
   sessionList: HTMLUListElement;
   sessionEmpty: HTMLElement;
   chatTitle: HTMLElement;
+  agentSelect: HTMLSelectElement;
   keyButton: HTMLButtonElement;
   keyDot: HTMLElement;
   keyPanel: HTMLFormElement;
@@ -38,6 +39,7 @@ export function findElements(): Elements {
     sessionList: byId<HTMLUListElement>('session-list'),
     sessionEmpty: byId('session-empty'),
     chatTitle: byId('chat-title'),
+    agentSelect: byId<HTMLSelectElement>('agent-select'),
     keyButton: byId<HTMLButtonElement>('key-button'),
     keyDot: byId('key-dot'),
     keyPanel: byId<HTMLFormElement>('key-panel'),

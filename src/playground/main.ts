@@ -7,6 +7,7 @@
  * This file builds the parts, hands each the state and elements it needs, and wires the events.
  */
 import { AgentClient } from '../client/index.js';
+import { AgentPicker } from './agent-picker.js';
 import { Banner } from './banner.js';
 import { Composer } from './composer.js';
 import { Conversation } from './conversation.js';
@@ -28,6 +29,7 @@ const els = findElements();
 const state = createPlaygroundState();
 
 const banner = new Banner(els);
+const agentPicker = new AgentPicker(els);
 const keyPanel = new KeyPanel(state, els);
 const drawer = new SidebarDrawer(els);
 const thread = new Thread(els);
@@ -39,8 +41,8 @@ const sessionList = new SessionList(state, els, keyPanel, banner, {
   delete: (id) => void conversation.delete(id), // never rejects
 });
 const follower = new RunFollower(state, { thread, turns, sessionList });
-const conversation = new Conversation(state, els, { thread, sessionList, banner, drawer, turns, follower });
-const sender = new Sender(state, { thread, composer, banner, keyPanel, sessionList, conversation, turns });
+const conversation = new Conversation(state, els, { agentPicker, thread, sessionList, banner, drawer, turns, follower });
+const sender = new Sender(state, { agentPicker, thread, composer, banner, keyPanel, sessionList, conversation, turns });
 
 /** Shows the session the URL names (a bookmark, a reload, Back and Forward); none: a new chat. */
 function followUrl(): void {
@@ -57,6 +59,7 @@ function applyKey(key: string): void {
   keyPanel.setKeyState(trimmed ? 'unverified' : 'none');
   banner.hide();
   void sessionList.refresh(); // never rejects; the page stays usable while the list loads
+  void agentPicker.load(state.client); // never rejects
   // A link opened before a key was entered (or with a refused one) opens once a key is set.
   const linked = sessionIdFromUrl();
   if (state.client && linked !== undefined && !state.running && (linked !== state.sessionId || els.thread.childElementCount === 0)) {

@@ -1,4 +1,5 @@
 import { AuthenticationError, NetworkError, type StreamEvent } from '../client/index.js';
+import type { AgentPicker } from './agent-picker.js';
 import { AssistantView } from './assistant-view.js';
 import type { Banner } from './banner.js';
 import type { Composer } from './composer.js';
@@ -13,6 +14,7 @@ import type { Thread } from './thread.js';
 import type { Turns } from './turns.js';
 
 export interface SenderParts {
+  agentPicker: AgentPicker;
   thread: Thread;
   composer: Composer;
   banner: Banner;
@@ -24,6 +26,7 @@ export interface SenderParts {
 
 /** Sends a message and streams the reply into the thread. */
 export class Sender {
+  private readonly agentPicker: AgentPicker;
   private readonly thread: Thread;
   private readonly composer: Composer;
   private readonly banner: Banner;
@@ -36,6 +39,7 @@ export class Sender {
     private readonly state: PlaygroundState,
     parts: SenderParts,
   ) {
+    this.agentPicker = parts.agentPicker;
     this.thread = parts.thread;
     this.composer = parts.composer;
     this.banner = parts.banner;
@@ -60,6 +64,7 @@ export class Sender {
     }
     banner.hide();
     const view = state.view;
+    const agent = state.sessionId === undefined ? this.agentPicker.forNewChat() : undefined;
     const user = thread.addUserMessage(text);
     const reply = new AssistantView(thread, true);
     thread.scrollToBottom();
@@ -77,6 +82,7 @@ export class Sender {
           const isNew = state.sessionId !== event.session_id;
           state.sessionId = event.session_id;
           if (isNew) {
+            this.agentPicker.lock(agent);
             setSessionUrl(event.session_id, 'replace');
             conversation.setTitle(text.length > 60 ? `${text.slice(0, 57)}…` : text);
             void sessionList.refresh(); // never rejects; the reply does not wait for the list
@@ -87,7 +93,12 @@ export class Sender {
     };
     try {
       try {
-        const options = { signal: turn.signal, onDisconnect: 'continue' as const, ...(state.sessionId === undefined ? {} : { sessionId: state.sessionId }) };
+        const options = {
+          signal: turn.signal,
+          onDisconnect: 'continue' as const,
+          ...(state.sessionId === undefined ? {} : { sessionId: state.sessionId }),
+          ...(agent === undefined ? {} : { agent }),
+        };
         for await (const event of client.stream(text, options)) {
           received++;
           apply(event);

@@ -175,20 +175,46 @@ export class RunService {
     if (this.signals) this.unsubscribe = this.signals.onCancel((id) => this.local.get(id)?.controller.abort(new RunStop('cancelled')));
   }
 
-  /** Checks everything that can refuse a run (so those are plain 4xx/5xx answers), then starts it. */
-  async start(req: RunRequest): Promise<RunHandle> {
-    const agent = this.agents.get(req.agent);
-    if (!agent) throw new RunError('model_not_found', `No agent or model '${req.agent}': GET /v1/models lists them (${this.agents.names.join(', ')})`);
+  /** The named agent, if it can take this request; otherwise the RunError that says why not. */
+  private pick(name: string, req: RunRequest, missing?: string): Agent {
+    const agent = this.agents.get(name);
+    if (!agent) throw new RunError('model_not_found', missing ?? `No agent or model '${name}': GET /v1/models lists them (${this.agents.names.join(', ')})`);
     const reason = agent.notReadyReason();
     if (reason) throw new RunError('model_not_configured', reason);
     const refused = req.attachments?.find((a) => !(agent.accepts ?? []).includes(a.kind));
     if (refused) {
       const what = refused.kind === 'image' ? 'images are' : 'files are';
       const field = refused.field ?? 'attachments';
-      throw new RunError('validation_error', `Invalid request: ${field}: ${what} not supported by this model (agent '${agent.name}')`, [
+      throw new RunError('validation_error', `Invalid request: ${field}: ${what} not supported by this model (agent '${name}')`, [
         { field, message: `${what} not supported by this model (${refused.mediaType})` },
       ]);
     }
+    return agent;
+  }
+
+  /**
+   * The agent of a stored session: the one it was started with (null: the default). A request that
+   * names another is refused; one that names none gets the session's.
+   */
+  private sessionAgent(sessionId: string, owned: string | null, requested: string, req: RunRequest): Agent | undefined {
+    const name = owned ?? this.agents.defaultName;
+    if (name === requested) return undefined;
+    if (req.agent !== undefined) {
+      throw new RunError(
+        'session_agent_mismatch',
+        `Session '${sessionId}' belongs to agent '${name}', not '${requested}': send agent '${name}' (or none) to continue it, or start a new session for '${requested}'`,
+        { session_agent: name, agent: requested },
+      );
+    }
+    return this.pick(name, req, `Session '${sessionId}' belongs to agent '${name}', which this server no longer serves (${this.agents.names.join(', ')})`);
+  }
+
+  /** Checks everything that can refuse a run (so those are plain 4xx/5xx answers), then starts it. */
+  async start(req: RunRequest): Promise<RunHandle> {
+    const name = req.agent ?? this.agents.defaultName;
+    // A stored session named without an agent may be another agent's: the default is checked once that is known.
+    const later = req.agent === undefined && req.history === undefined && req.sessionId !== undefined;
+    let agent = later ? this.agents.default : this.pick(name, req);
     const attachments = req.attachments?.map(({ kind, mediaType, data, filename }) => ({ kind, mediaType, data, ...(filename ? { filename } : {}) }));
     const userMessage: ChatMessage[] =
       req.message === undefined ? [] : [{ role: 'user', content: req.message, ...(attachments?.length ? { attachments } : {}) }];
@@ -205,7 +231,11 @@ export class RunService {
       const sid = (sessionId = req.sessionId ?? uuidv7());
       // Open the session, claim it, create the run and store the message: one commit where the store can.
       const started = await this.atomically(async (s) => {
-        await s.openSession(sid, req.owner, (req.message ?? '').slice(0, TITLE_LENGTH));
+        // A server of one agent records none, so its sessions go on under whatever agent it serves next.
+        const recorded = this.agents.names.length > 1 ? name : null;
+        const session = await s.openSession(sid, req.owner, (req.message ?? '').slice(0, TITLE_LENGTH), recorded);
+        const switched = this.sessionAgent(sid, session.agent, name, req);
+        agent = switched ?? (later ? this.pick(name, req) : agent);
         if (!(await s.claimSession(sid, req.owner, id, now + this.o.leaseMs))) return undefined;
         if (req.regenerate && !(await s.supersedeAnswer(sid, req.owner))) {
           await s.releaseSession(sid, req.owner, id); // undone anyway in a transaction; not without one

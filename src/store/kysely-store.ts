@@ -57,6 +57,7 @@ function toSummary(row: Pick<SessionRow, (typeof summaryColumns)[number]>, now: 
     created_at: row.created_at,
     updated_at: row.updated_at,
     active_run_id: row.lease_token !== null && row.busy_until !== null && row.busy_until >= now ? row.lease_token : null,
+    agent: row.agent,
   };
 }
 
@@ -87,12 +88,12 @@ export class KyselyStore implements Store, RunStore {
     return this.db.isTransaction ? work(this.db) : this.db.transaction().execute(work);
   }
 
-  async openSession(id: string, owner: string, title: string): Promise<SessionSummary> {
+  async openSession(id: string, owner: string, title: string, agent: string | null = null): Promise<SessionSummary> {
     const now = iso();
-    const { numAffectedRows } = await this.q.insertSession(this.db, id, owner, title, now);
+    const { numAffectedRows } = await this.q.insertSession(this.db, id, owner, title, now, agent);
     // Inserted: the row holds just these values, so it is not read back (every /chat turn opens its
     // session, and a statement less is a measurable part of a turn).
-    if ((numAffectedRows ?? 0n) > 0n) return { id, title, message_count: 0, created_at: now, updated_at: now, active_run_id: null };
+    if ((numAffectedRows ?? 0n) > 0n) return { id, title, message_count: 0, created_at: now, updated_at: now, active_run_id: null, agent };
     const session = await this.getSession(id, owner);
     // Only a delete racing the open can get here; the caller sees it as the store failing.
     if (!session) throw new Error(`session ${id} was deleted while it was being opened`);

@@ -327,6 +327,16 @@ const migrations: Record<string, Migration> = {
         await createFullRunIndexes(db);
       }),
   },
+  // The agent a session belongs to (a server may serve several); null for sessions from before,
+  // which belong to the default agent.
+  '005_session_agent': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('sessions').addColumn('agent', 'text').execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.alterTable('sessions').dropColumn('agent').execute();
+    },
+  },
 };
 
 function migrator(db: Kysely<unknown>): Migrator {

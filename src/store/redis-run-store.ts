@@ -134,8 +134,8 @@ export class RedisRunStore implements Storage, RunSignals {
 
   // Sessions and messages: the SQL store's.
 
-  openSession(id: string, owner: string, title: string): Promise<SessionSummary> {
-    return this.sql.openSession(id, owner, title);
+  openSession(id: string, owner: string, title: string, agent?: string | null): Promise<SessionSummary> {
+    return this.sql.openSession(id, owner, title, agent);
   }
 
   getSession(id: string, owner: string): Promise<SessionSummary | undefined> {

@@ -22,6 +22,8 @@ export interface Database {
     busy_until: string | null;
     /** The run holding the claim (migration 002): renew and release are fenced by it. */
     lease_token: string | null;
+    /** The agent it belongs to (migration 005); null: the default agent (sessions from before). */
+    agent: string | null;
     created_at: string;
     updated_at: string;
   };

@@ -3,7 +3,7 @@ import { precompile } from './precompiled.js';
 import type { Database } from './schema.js';
 
 /** What a session summary is built from: its columns plus the claim, for `active_run_id`. */
-export const summaryColumns = ['id', 'title', 'message_count', 'created_at', 'updated_at', 'lease_token', 'busy_until'] as const;
+export const summaryColumns = ['id', 'title', 'message_count', 'created_at', 'updated_at', 'lease_token', 'busy_until', 'agent'] as const;
 
 /**
  * The session queries every chat turn runs, compiled once (see precompile). A claim's expiry is
@@ -11,11 +11,11 @@ export const summaryColumns = ['id', 'title', 'message_count', 'created_at', 'up
  */
 export function sessionQueries(db: Kysely<Database>) {
   return {
-    // Insert-or-ignore then read: two requests racing to open a new id both get the one session.
+    // (id, owner, title, now, agent). Insert-or-ignore then read: two requests racing to open a new id both get the one session.
     insertSession: precompile((a) =>
       db
         .insertInto('sessions')
-        .values({ owner: a(1), id: a(0), title: a(2), message_count: 0, busy_until: null, lease_token: null, created_at: a(3), updated_at: a(3) })
+        .values({ owner: a(1), id: a(0), title: a(2), message_count: 0, busy_until: null, lease_token: null, agent: a(4), created_at: a(3), updated_at: a(3) })
         .onConflict((oc) => oc.columns(['owner', 'id']).doNothing()),
     ),
     getSession: precompile((a) => db.selectFrom('sessions').select(summaryColumns).where('owner', '=', a(1)).where('id', '=', a(0))),

@@ -15,8 +15,11 @@ export interface MessageRecord {
  * sessions elsewhere; `test/store.test.ts` is the contract every implementation must pass.
  */
 export interface Store {
-  /** Returns the owner's session, creating it if the id is new to this owner. */
-  openSession(id: string, owner: string, title: string): Promise<SessionSummary>;
+  /**
+   * Returns the owner's session, creating it if the id is new to this owner. A new session belongs
+   * to `agent` (null: the default one); an existing one keeps the agent it has.
+   */
+  openSession(id: string, owner: string, title: string, agent?: string | null): Promise<SessionSummary>;
   getSession(id: string, owner: string): Promise<SessionSummary | undefined>;
   /** Most recently updated first (ties by id); `before` is the cursor of the page's last session. */
   listSessions(owner: string, options: { limit: number; before?: string | undefined }): Promise<SessionSummary[]>;

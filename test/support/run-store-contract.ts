@@ -109,6 +109,19 @@ export function runStoreContract(name: string, backend: RunStoreBackend): void {
       await backend.teardown();
     });
 
+    test('a session keeps the agent it was opened with: reopening with another does not change it, none is null, owners apart', async () => {
+      const [a, b] = [owner(), owner()];
+      const id = sid();
+      assert.equal((await store.openSession(id, a, 't', 'math')).agent, 'math');
+      assert.equal((await store.openSession(id, a, 't', 'support')).agent, 'math', 'the session keeps its agent');
+      assert.equal((await store.getSession(id, a))?.agent, 'math');
+      assert.equal((await store.listSessions(a, { limit: 10 })).find((s) => s.id === id)?.agent, 'math');
+      assert.equal((await store.openSession(id, b, 't', 'support')).agent, 'support', "another owner's session of the same id has its own");
+      const plain = sid();
+      assert.equal((await store.openSession(plain, a, 't')).agent, null, 'no agent: null (the default agent)');
+      assert.equal((await store.getSession(plain, a))?.agent, null);
+    });
+
     test('createRun then getRun returns the run as created; another owner or an unknown id gets undefined', async () => {
       const a = owner();
       const id = sid();

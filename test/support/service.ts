@@ -60,6 +60,9 @@ export interface StartOptions {
   /** Extra environment for loadConfig (strings, as in process.env). */
   env?: Record<string, string>;
   agent?: Agent;
+  /** Several agents by name (createAgentServer's `agents`), and which one is the default. */
+  agents?: Record<string, Agent>;
+  defaultAgent?: string;
   store?: Storage;
   /** Reuse a data directory (to test persistence across restarts). */
   dir?: string;
@@ -122,6 +125,8 @@ export async function startService(options: StartOptions = {}): Promise<TestServ
   const server = await createAgentServer({
     config,
     ...(options.agent ? { agent: options.agent } : {}),
+    ...(options.agents ? { agents: options.agents } : {}),
+    ...(options.defaultAgent ? { defaultAgent: options.defaultAgent } : {}),
     ...(options.store ? { store: options.store } : {}),
   });
   const inject = options.transport === 'inject';

@@ -11,7 +11,14 @@ import { answerHungUp, sendEventStream, type EventEncoder } from '../send-event-
 export const nativeEncoder: EventEncoder = { write: (_event, sse, entry) => sse.send(entry) };
 
 function runRequest(owner: string, body: ChatRequest, hungUp: AbortSignal, log: RunRequest['log']): RunRequest {
-  return { owner, message: body.message, sessionId: body.session_id ?? undefined, log, ...(body.on_disconnect === 'cancel' ? { signal: hungUp } : {}) };
+  return {
+    owner,
+    agent: body.agent,
+    message: body.message,
+    sessionId: body.session_id ?? undefined,
+    log,
+    ...(body.on_disconnect === 'cancel' ? { signal: hungUp } : {}),
+  };
 }
 
 const chatErrors = {
@@ -43,6 +50,7 @@ export const chatRoutes: FastifyPluginAsyncZod<{ runs: RunService; heartbeatMs: 
         summary: 'Send a message and get the whole reply',
         description:
           'Runs the agent (tool loop included) and answers when it has finished. Omit `session_id` to start a new session. ' +
+          '`agent` picks one of the agents served (GET /v1/models); a session keeps the agent it started with. ' +
           'The turn is a run (`run_id`): with `on_disconnect: "continue"` it goes on if the client hangs up.',
         body: ChatRequest,
         response: { 200: ChatReply, ...chatErrors },

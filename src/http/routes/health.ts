@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { AgentSet } from '../../agent/agent-set.js';
 import type { Store } from '../../store/store.js';
 import { ApiError } from '../errors.js';
-import { ErrorBody, Health, Ready } from '../schemas.js';
+import { ErrorBody, Health, Ready, type AgentReadiness } from '../schemas.js';
 
 export const healthRoutes: FastifyPluginAsyncZod<{ agents: AgentSet; store: Store; version: string }> = async (app, { agents, store, version }) => {
   app.get(
@@ -20,14 +20,23 @@ export const healthRoutes: FastifyPluginAsyncZod<{ agents: AgentSet; store: Stor
       config: { public: true },
       schema: {
         tags: ['ops'],
-        summary: 'Readiness: the store answers and a model is configured',
+        summary: 'Readiness: the store answers and every agent has a model',
+        description: 'Reports each agent (`agents`: name, model, ready, reason); a 503 carries the same list in `error.details.agents`.',
         response: { 200: Ready, 503: ErrorBody },
       },
     },
     async () => {
       const reasons: string[] = [];
+      const report: AgentReadiness[] = [];
       for (const [name, agent] of agents.entries()) {
         const modelReason = agent.notReadyReason();
+        report.push({
+          name,
+          model: agent.modelName ?? null,
+          default: name === agents.defaultName,
+          ready: modelReason === undefined,
+          ...(modelReason === undefined ? {} : { reason: modelReason }),
+        });
         if (modelReason) reasons.push(agents.names.length > 1 ? `agent ${name}: model: ${modelReason}` : `model: ${modelReason}`);
       }
       try {
@@ -36,8 +45,8 @@ export const healthRoutes: FastifyPluginAsyncZod<{ agents: AgentSet; store: Stor
         app.log.warn({ err }, 'store ping failed');
         reasons.push('store: the database did not answer');
       }
-      if (reasons.length > 0) throw new ApiError('not_ready', `Not ready: ${reasons.join('; ')}`, { reasons });
-      return { status: 'ready' as const };
+      if (reasons.length > 0) throw new ApiError('not_ready', `Not ready: ${reasons.join('; ')}`, { reasons, agents: report });
+      return { status: 'ready' as const, agents: report };
     },
   );
 };

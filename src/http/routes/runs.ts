@@ -42,8 +42,8 @@ export const runRoutes: FastifyPluginAsyncZod<{ runs: RunService; heartbeatMs: n
       },
     },
     async (request, reply) => {
-      const { message, session_id } = request.body;
-      const run = await runs.start({ owner: request.owner, message, sessionId: session_id ?? undefined, log: request.log });
+      const { message, session_id, agent } = request.body;
+      const run = await runs.start({ owner: request.owner, agent, message, sessionId: session_id ?? undefined, log: request.log });
       return reply.status(202).send({ run_id: run.id, session_id: run.sessionId ?? '', status: 'running' as const });
     },
   );
