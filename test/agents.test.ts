@@ -73,6 +73,27 @@ describe('AGENTS_FILE: two agents on one server', () => {
     assert.deepEqual(call.tools, ['current_time']);
   });
 
+  test('`model` picks the agent on /v1/chat/completions and /v1/responses; a response read back names the agent that answered', async () => {
+    svc.fake.enqueue({ text: 'chat math' });
+    const chat = await svc.request('/v1/chat/completions', { method: 'POST', json: { model: 'math', messages: [{ role: 'user', content: '1+1?' }] } });
+    assert.equal(chat.status, 200);
+    assert.equal(lastCall(svc.fake).model, 'math-model');
+
+    svc.fake.enqueue({ text: 'responses math' });
+    const created = await svc.request('/v1/responses', { method: 'POST', json: { model: 'math', input: '2+2?' } });
+    assert.equal(created.status, 200);
+    const response = (await created.json()) as { id: string; model: string };
+    assert.equal(response.model, 'math');
+    assert.equal(lastCall(svc.fake).model, 'math-model');
+    const again = await svc.request(`/v1/responses/${response.id}`);
+    assert.equal(again.status, 200);
+    assert.equal(((await again.json()) as { model: string }).model, 'math');
+
+    const unknown = await svc.request('/v1/responses', { method: 'POST', json: { model: 'physics', input: 'hi' } });
+    assert.equal(unknown.status, 404);
+    assert.equal(((await unknown.json()) as { error: { code: string } }).error.code, 'model_not_found');
+  });
+
   test('`agent: "math"` on /chat picks the other agent: its own model name, instructions and tools', async () => {
     svc.fake.enqueue({ text: '4' });
     const res = await svc.chat({ message: '2+2?', agent: 'math' });

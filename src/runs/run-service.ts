@@ -209,6 +209,13 @@ export class RunService {
     return this.pick(name, req, `Session '${sessionId}' belongs to agent '${name}', which this server no longer serves (${this.agents.names.join(', ')})`);
   }
 
+  /** The name of the agent that answered a run: its session's (runs without a session: the default). */
+  async agentOfRun(run: { session_id: string | null }, owner: string): Promise<string> {
+    if (run.session_id === null) return this.agents.defaultName;
+    const session = await this.store.getSession(run.session_id, owner);
+    return session?.agent ?? this.agents.defaultName;
+  }
+
   /** Checks everything that can refuse a run (so those are plain 4xx/5xx answers), then starts it. */
   async start(req: RunRequest): Promise<RunHandle> {
     const name = req.agent ?? this.agents.defaultName;

@@ -127,10 +127,7 @@ async function outputOf(runs: RunService, runId: string, owner: string): Promise
   return responseFromRun(run, meta).output;
 }
 
-export const responsesRoutes: FastifyPluginAsyncZod<{ agents: AgentSet; runs: RunService; heartbeatMs: number }> = async (
-  app,
-  { agents, runs, heartbeatMs },
-) => {
+export const responsesRoutes: FastifyPluginAsyncZod<{ agents: AgentSet; runs: RunService; heartbeatMs: number }> = async (app, { runs, heartbeatMs }) => {
   // Encapsulated: errors of these routes (the global auth and rate-limit hooks' included) take OpenAI's shape.
   app.setErrorHandler(openAiErrorHandler);
 
@@ -237,8 +234,8 @@ export const responsesRoutes: FastifyPluginAsyncZod<{ agents: AgentSet; runs: Ru
     async (request, reply) => {
       const { response_id: id } = request.params;
       const run = await storedRun(runs, id, request.owner);
-      // Runs do not record their agent: a rebuilt response names the default one.
-      const meta = defaultMeta(run.id, seconds(run.created_at), agents.defaultName);
+      // Runs do not record their agent; their session does (a run without one had the default).
+      const meta = defaultMeta(run.id, seconds(run.created_at), await runs.agentOfRun(run, request.owner));
       if (request.query.stream !== 'true') return responseFromRun(run, meta);
       const hungUp = hangUpSignal(reply);
       const events = await runs.follow(id, request.owner, 0, hungUp);
@@ -273,7 +270,7 @@ export const responsesRoutes: FastifyPluginAsyncZod<{ agents: AgentSet; runs: Ru
         }
       }
       const run = await storedRun(runs, id, owner);
-      return responseFromRun(run, defaultMeta(run.id, seconds(run.created_at), agents.defaultName));
+      return responseFromRun(run, defaultMeta(run.id, seconds(run.created_at), await runs.agentOfRun(run, owner)));
     },
   );
 };
