@@ -71,6 +71,9 @@ const schema = z.object({
 export type Config = z.output<typeof schema>;
 export type Env = Record<string, string | undefined>;
 
+/** Every environment variable the configuration reads (the deploy files are checked against it). */
+export const SETTING_NAMES: readonly string[] = Object.keys(schema.shape);
+
 /** Empty strings count as unset, as in most `.env` tooling. */
 function withoutBlanks(env: Env): Record<string, string> {
   const out: Record<string, string> = {};
