@@ -19,8 +19,7 @@ RUN npm run build \
  && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:24-slim AS runtime
-ENV NODE_ENV=production \
-    HOST=0.0.0.0 \
+ENV HOST=0.0.0.0 \
     PORT=8000
 WORKDIR /app
 # package.json is needed at run time: it makes dist/ ES modules and holds the version /health reports.
