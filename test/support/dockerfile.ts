@@ -8,7 +8,7 @@ export interface Instruction {
   name: string;
   /** The rest of the line, continuations joined with a space. */
   args: string;
-  /** The exec form's array (`CMD ["node", "x.js"]`), when the arguments are one. */
+  /** The exec form's array (`CMD ["node", "x.js"]`, HEALTHCHECK's CMD too), when the arguments are one. */
   exec?: string[];
 }
 
@@ -57,7 +57,8 @@ export function parseDockerfile(text: string): Stage[] {
     }
     const stage = stages.at(-1);
     if (!stage) throw new Error(`Dockerfile: ${name} before any FROM`);
-    const exec = execForm(args);
+    // HEALTHCHECK's options come before its CMD, whose arguments are the exec form.
+    const exec = execForm(name === 'HEALTHCHECK' ? args.replace(/^.*?\bCMD\s+/, '') : args);
     stage.instructions.push({ name, args, ...(exec ? { exec } : {}) });
   }
   return stages;
