@@ -219,9 +219,10 @@ describe('Dockerfile', () => {
         assert.equal(chat.status, 200);
         assert.equal(((await chat.json()) as { reply: string }).reply, 'hello from the image');
 
-        const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${proc.pid}/status`, 'utf8'))?.[1];
-        assert.equal(Number(uid), user.uid);
-        assert.notEqual(Number(uid), 0, 'not root');
+        const status = readFileSync(`/proc/${proc.pid}/status`, 'utf8');
+        assert.equal(Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]), user.uid);
+        assert.notEqual(user.uid, 0, 'not root');
+        assert.match(status, /^CapEff:\s+0+$/m, 'no capabilities left');
         const db = join(dataDir, posix.basename(loadConfig({}).DATABASE_URL));
         assert.equal(statSync(db).uid, user.uid, 'the default SQLite file lives in the volume');
 
