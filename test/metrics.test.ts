@@ -141,8 +141,11 @@ describe('METRICS_TOKEN', () => {
         const body = (await res.json()) as { error: { code: string; message: string } };
         assert.equal(body.error.code, 'unauthorized');
       }
+      assert.equal((await svc.request('/sessions', { key: 'not-a-key' })).status, 401);
       const samples = await scrape(svc, token);
-      assert.ok(samples.some((s) => s.name === 'http_requests_total'));
+      // Refused requests are counted like the others.
+      assert.equal(sampleSum(samples, 'http_requests_total', { route: '/metrics', method: 'GET', status: '401' }), 4);
+      assert.equal(sampleSum(samples, 'http_requests_total', { route: '/sessions', method: 'GET', status: '401' }), 1);
     } finally {
       await svc.close();
     }
@@ -165,18 +168,26 @@ describe('WORKERS=2: one scrape answers for every worker', () => {
       env: { WORKERS: '2', VALID_API_KEYS: 'k', LOG_LEVEL: 'info', LLM_BASE_URL: fake.url, LLM_MODEL: 'fake-model', LLM_API_KEY: 'sk-fake' },
     });
     try {
+      // /health answers once the first worker listens: wait for the second too.
+      const listening = () =>
+        new Set(
+          child
+            .logLines()
+            .filter((l) => String(l['msg']).startsWith('Server listening'))
+            .map((l) => l['pid']),
+        ).size;
+      await child.waitForOutput(() => listening() >= 2, 'stdout', 60_000);
       const turns = 10;
       // Each request on a new connection: the primary hands connections to the workers in turn.
       for (let i = 0; i < turns; i++) assert.equal((await child.request('/chat', { method: 'POST', key: 'k', json: { message: `turn ${i}` } })).status, 200);
-      const servedBy = new Set(
-        child
-          .logLines()
-          .filter((l) => l['msg'] === 'request' && l['path'] === '/chat')
-          .map((l) => l['pid']),
-      );
-      assert.equal(servedBy.size, 2, 'both workers answered turns');
+      // Request lines are written when a response ends: wait until every one has arrived.
+      const servedBy = (path: string) => {
+        const lines = child.logLines().filter((l) => l['msg'] === 'request' && l['path'] === path);
+        return { lines: lines.length, pids: new Set(lines.map((l) => l['pid'])).size };
+      };
+      await child.waitForOutput(() => servedBy('/chat').lines >= turns, 'stdout', 20_000);
+      assert.equal(servedBy('/chat').pids, 2, 'both workers answered turns');
       // Scrapes on new connections too, so both workers answer some of them.
-      const scrapers = new Set<unknown>();
       for (let i = 0; i < 4; i++) {
         const res = await child.request('/metrics', { key: null });
         assert.equal(res.status, 200, res.text);
@@ -185,8 +196,8 @@ describe('WORKERS=2: one scrape answers for every worker', () => {
         assert.equal(sampleSum(samples, 'agent_runs_total', { status: 'completed' }), turns);
         assert.equal(sampleSum(samples, 'agent_tokens_total', { direction: 'input' }), turns * 3);
       }
-      for (const l of child.logLines()) if (l['msg'] === 'request' && l['path'] === '/metrics') scrapers.add(l['pid']);
-      assert.equal(scrapers.size, 2, 'both workers answered scrapes');
+      await child.waitForOutput(() => servedBy('/metrics').lines >= 4, 'stdout', 20_000);
+      assert.equal(servedBy('/metrics').pids, 2, 'both workers answered scrapes');
     } finally {
       await child.stop();
     }

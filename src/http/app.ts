@@ -125,6 +125,10 @@ export async function buildApp(options: AppOptions): Promise<App> {
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandlers(app);
 
+  // First of the hooks, so requests the others refuse (shutting down, unauthorized) are counted too.
+  const metrics = new Metrics();
+  countRequests(app, metrics);
+
   app.decorateRequest('owner', '');
   let closing = false;
   app.addHook('preClose', async () => {
@@ -144,8 +148,6 @@ export async function buildApp(options: AppOptions): Promise<App> {
   });
   // One line per request, written when the response is done (for streams: when the stream ends).
   app.addHook('onResponse', async (request, reply) => logRequest(request, reply));
-  const metrics = new Metrics();
-  countRequests(app, metrics);
 
   await app.register(cors, {
     origin: corsOrigins.includes('*') ? '*' : corsOrigins.length ? [...corsOrigins] : false,
