@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { startChild, stopAllChildren } from './support/child-service.js';
 import { startFakeLlm, type FakeLlm } from './support/fake-llm.js';
 import { parsePrometheus, sampleSum, type Sample } from './support/prometheus-text.js';
-import { KEY_A, startService, type TestService } from './support/service.js';
+import { KEY_A, startService, waitFor, type TestService } from './support/service.js';
 
 async function scrape(svc: TestService, token?: string): Promise<Sample[]> {
   const res = await svc.request('/metrics', { key: null, ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}) });
@@ -124,6 +124,32 @@ describe('rate_limited_total', () => {
       const samples = await scrape(svc);
       assert.equal(sampleSum(samples, 'rate_limited_total'), 2);
       assert.equal(sampleSum(samples, 'http_requests_total', { route: '/sessions', status: '429' }), 2);
+    } finally {
+      await svc.close();
+    }
+  });
+});
+
+describe('a stream whose client hangs up', () => {
+  test('is counted once, with the status it was sent, and its run as cancelled', async () => {
+    const svc = await startService();
+    try {
+      svc.fake.enqueue({ text: 'x'.repeat(80), delayMs: 200 }); // 20 chunks, 4 s in all
+      const ac = new AbortController();
+      const res = await svc.stream({ message: 'talk for a while' }, KEY_A, ac.signal);
+      const reader = res.body!.getReader();
+      let text = '';
+      while (!text.includes('"type":"token"')) text += new TextDecoder().decode((await reader.read()).value);
+      const during = await scrape(svc);
+      assert.equal(sampleSum(during, 'agent_runs_active'), 1);
+      assert.equal(sampleSum(during, 'http_requests_total', { route: '/chat/stream' }), 0, 'not counted before it ends');
+      ac.abort();
+      await waitFor(() => svc.server.activeRuns === 0, 'the run to end');
+      const samples = await scrape(svc);
+      assert.equal(sampleSum(samples, 'http_requests_total', { route: '/chat/stream' }), 1);
+      assert.equal(sampleSum(samples, 'http_requests_total', { route: '/chat/stream', status: '200' }), 1);
+      assert.equal(sampleSum(samples, 'agent_runs_total', { status: 'cancelled' }), 1);
+      assert.equal(sampleSum(samples, 'agent_runs_active'), 0);
     } finally {
       await svc.close();
     }
