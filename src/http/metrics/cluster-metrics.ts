@@ -1,76 +1,119 @@
-import cluster from 'node:cluster';
-import { AggregatorRegistry, type Registry } from 'prom-client';
+import cluster, { type Worker } from 'node:cluster';
+import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue, type Registry } from 'prom-client';
+
+type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
 
 /**
  * With WORKERS > 1 the primary holds no listening socket, so a scrape reaches one worker; that
- * worker asks the primary, and the primary gathers every worker's registries through prom-client's
- * AggregatorRegistry (its own IPC messages) and sends back the sum.
+ * worker asks the primary, the primary asks every worker that is listening for its registries'
+ * numbers and sends back their sum (prom-client's AggregatorRegistry.aggregate). Workers still
+ * starting are not asked: they have counted nothing yet, and waiting for them would fail the scrape.
  */
-const ASK = 'agent-api:metrics-request';
-const ANSWER = 'agent-api:metrics-response';
+const SCRAPE = 'agent-api:metrics-scrape'; // worker → primary
+const COLLECT = 'agent-api:metrics-collect'; // primary → worker
+const COLLECTED = 'agent-api:metrics-collected'; // worker → primary
+const SCRAPED = 'agent-api:metrics-scraped'; // primary → worker
 
-interface Ask {
-  type: typeof ASK;
-  id: number;
-}
-interface Answer {
-  type: typeof ANSWER;
+interface Message {
+  type: string;
   id: number;
   text?: string;
+  metrics?: MetricsJson[];
   error?: string;
 }
 
-const isMessage = <T extends { type: string }>(message: unknown, type: T['type']): message is T =>
+const isMessage = (message: unknown, type: string): message is Message =>
   typeof message === 'object' && message !== null && (message as { type?: unknown }).type === type;
 
-/** In the primary: answers the workers' requests for the whole group's metrics. */
+const TIMEOUT_MS = 10_000;
+
+/** Requests waiting for answers, by id; each fails after TIMEOUT_MS. */
+class Pending<T> {
+  private readonly waiting = new Map<number, { resolve: (value: T) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }>();
+  private next = 0;
+
+  open(what: string): { id: number; answer: Promise<T> } {
+    const id = this.next++;
+    const answer = new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        reject(new Error(`${what} did not arrive within ${TIMEOUT_MS} ms`));
+      }, TIMEOUT_MS);
+      this.waiting.set(id, { resolve, reject, timer });
+    });
+    return { id, answer };
+  }
+
+  settle(id: number, outcome: { value: T } | { error: Error }): void {
+    const waiter = this.waiting.get(id);
+    if (!waiter) return;
+    this.waiting.delete(id);
+    clearTimeout(waiter.timer);
+    if ('value' in outcome) waiter.resolve(outcome.value);
+    else waiter.reject(outcome.error);
+  }
+}
+
+/** In the primary: answers the workers' scrapes with the sum of every listening worker's metrics. */
 export function answerWorkerMetrics(): void {
-  const aggregator = new AggregatorRegistry();
+  const listening = new WeakSet<Worker>();
+  cluster.on('listening', (worker) => listening.add(worker));
+  const collects = new Pending<MetricsJson[]>();
+  const collect = async (): Promise<string> => {
+    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && listening.has(w) && w.isConnected());
+    const answers = workers.map((worker) => {
+      const { id, answer } = collects.open(`the metrics of worker ${worker.process.pid}`);
+      worker.send({ type: COLLECT, id } satisfies Message, undefined, (err) => {
+        if (err) collects.settle(id, { error: err });
+      });
+      return answer;
+    });
+    return AggregatorRegistry.aggregate((await Promise.all(answers)).flat()).metrics();
+  };
   cluster.on('message', (worker, message: unknown) => {
-    if (!isMessage<Ask>(message, ASK)) return;
-    const reply = (answer: Omit<Answer, 'type' | 'id'>) => {
-      // A worker that died meanwhile is past answering; nothing to do.
-      if (worker.isConnected()) worker.send({ type: ANSWER, id: message.id, ...answer } satisfies Answer, undefined, () => {});
-    };
-    aggregator.clusterMetrics().then(
-      (text) => reply({ text }),
-      (err: unknown) => reply({ error: err instanceof Error ? err.message : String(err) }),
-    );
+    if (isMessage(message, COLLECTED)) {
+      collects.settle(message.id, message.metrics ? { value: message.metrics } : { error: new Error(message.error ?? 'no metrics') });
+    } else if (isMessage(message, SCRAPE)) {
+      const { id } = message;
+      const reply = (answer: Omit<Message, 'type' | 'id'>) => {
+        // A worker that died meanwhile is past answering.
+        if (worker.isConnected()) worker.send({ type: SCRAPED, id, ...answer } satisfies Message, undefined, () => {});
+      };
+      collect().then(
+        (text) => reply({ text }),
+        (err: unknown) => reply({ error: err instanceof Error ? err.message : String(err) }),
+      );
+    }
   });
 }
 
 /**
- * In a worker: offers `registries` to the primary's aggregation and returns how to get the whole
- * group's metrics text from it. Fails after `timeoutMs` (a primary that is not agent-api's).
+ * In a worker: answers the primary's collection with `registries`, and returns how to get the
+ * whole group's metrics text from the primary (set only under agent-api's own primary).
  */
-export function metricsFromPrimary(registries: Registry[], timeoutMs = 10_000): () => Promise<string> {
-  // Constructing one installs prom-client's answer to the primary's requests in this worker.
-  new AggregatorRegistry();
-  AggregatorRegistry.setRegistries(registries);
-  const pending = new Map<number, { resolve: (text: string) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }>();
-  let next = 0;
-  process.on('message', (message: unknown) => {
-    if (!isMessage<Answer>(message, ANSWER)) return;
-    const waiter = pending.get(message.id);
-    if (!waiter) return;
-    pending.delete(message.id);
-    clearTimeout(waiter.timer);
-    if (message.text !== undefined) waiter.resolve(message.text);
-    else waiter.reject(new Error(`the primary could not gather the workers' metrics: ${message.error ?? 'no answer'}`));
-  });
-  return () =>
-    new Promise<string>((resolve, reject) => {
-      const id = next++;
-      const timer = setTimeout(() => {
-        pending.delete(id);
-        reject(new Error(`the primary did not send the workers' metrics within ${timeoutMs} ms`));
-      }, timeoutMs);
-      pending.set(id, { resolve, reject, timer });
-      process.send!({ type: ASK, id } satisfies Ask, undefined, {}, (err: Error | null) => {
-        if (!err) return;
-        pending.delete(id);
-        clearTimeout(timer);
-        reject(err);
-      });
+export function metricsFromPrimary(registries: readonly Registry[]): () => Promise<string> {
+  const send = (message: Message, onError: (err: Error) => void = () => {}) =>
+    process.send!(message, undefined, {}, (err: Error | null) => {
+      if (err) onError(err);
     });
+  const scrapes = new Pending<string>();
+  process.on('message', (message: unknown) => {
+    if (isMessage(message, SCRAPED)) {
+      scrapes.settle(
+        message.id,
+        message.text !== undefined ? { value: message.text } : { error: new Error(`the primary could not gather the workers' metrics: ${message.error}`) },
+      );
+    } else if (isMessage(message, COLLECT)) {
+      const { id } = message;
+      Promise.all(registries.map((r) => r.getMetricsAsJSON())).then(
+        (metrics) => send({ type: COLLECTED, id, metrics }),
+        (err: unknown) => send({ type: COLLECTED, id, error: err instanceof Error ? err.message : String(err) }),
+      );
+    }
+  });
+  return () => {
+    const { id, answer } = scrapes.open("the workers' metrics from the primary");
+    send({ type: SCRAPE, id }, (err) => scrapes.settle(id, { error: err }));
+    return answer;
+  };
 }

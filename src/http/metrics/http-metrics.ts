@@ -20,8 +20,10 @@ function closed(this: ServerResponse): void {
 
 /** Counts every request that reaches the hooks into `http_requests_total` and `http_request_duration_seconds`. */
 export function countRequests(app: FastifyInstance, metrics: Metrics): void {
-  app.addHook('onRequest', async (_request, reply) => {
+  // The callback form: no promise per request.
+  app.addHook('onRequest', (_request, reply, done) => {
     replies.set(reply.raw, { reply, metrics });
     reply.raw.on('close', closed);
+    done();
   });
 }
