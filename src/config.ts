@@ -66,6 +66,7 @@ const schema = z.object({
   BODY_LIMIT_BYTES: intIn(1024, 100 * 1024 * 1024).default(1024 * 1024),
   RUN_EVENTS_TTL_S: intIn(1, 30 * 24 * 3600).default(600),
   RUN_LEASE_MS: intIn(1000, 3_600_000).default(15_000),
+  METRICS_TOKEN: z.string().trim().min(1).optional(),
 });
 
 export type Config = z.output<typeof schema>;

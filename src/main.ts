@@ -4,6 +4,7 @@ import { ConfigError, loadConfig, loadDotEnv, type Config } from './config.js';
 import { createAgentServer, ensureApiKeys } from './server.js';
 import { openConfiguredStore } from './open-configured-store.js';
 import { readAgentsFile } from './agents-file.js';
+import { answerWorkerMetrics } from './http/metrics/cluster-metrics.js';
 
 function fail(err: unknown): never {
   process.stderr.write(`${err instanceof ConfigError ? err.message : `Failed to start: ${(err as Error)?.stack ?? String(err)}`}\n`);
@@ -11,7 +12,7 @@ function fail(err: unknown): never {
 }
 
 async function runServer(config: Config, migrate: boolean): Promise<void> {
-  const server = await createAgentServer({ config, migrate });
+  const server = await createAgentServer({ config, migrate, metricsFromPrimary: cluster.isWorker });
   const stop = (signal: string) => {
     server.app.log.info({ signal }, 'shutting down');
     server.close().then(
@@ -34,6 +35,7 @@ async function runPrimary(config: Config): Promise<void> {
   // checks that the database and Redis answer, so a backend that is down stops the start here
   // instead of in every worker, over and over.
   await (await openConfiguredStore(config)).close();
+  answerWorkerMetrics();
   let stopping = false;
   let alive = 0;
   // Workers that exited before listening, with no worker coming up in between. More of them than

@@ -31,6 +31,11 @@ export interface AgentServerOptions {
   config?: Config;
   /** Whether to run store migrations when opening the store (default true). */
   migrate?: boolean;
+  /**
+   * `/metrics` answers for every worker of the cluster by asking the primary (set by the
+   * `agent-api` command's workers, whose primary answers; default false: this process's own).
+   */
+  metricsFromPrimary?: boolean;
 }
 
 export interface AgentServer {
@@ -125,6 +130,7 @@ export async function createAgentServer(options: AgentServerOptions = {}): Promi
     },
     version: VERSION,
     logger: { level: config.LOG_LEVEL },
+    metrics: { token: config.METRICS_TOKEN, fromPrimary: options.metricsFromPrimary },
   });
 
   const sockets = new Set<Socket>();

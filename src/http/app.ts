@@ -4,6 +4,7 @@ import rateLimit from '@fastify/rate-limit';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
 import type { Agent } from '../agent/agent.js';
 import { AgentSet } from '../agent/agent-set.js';
 import { ApiKeys } from './api-keys.js';
@@ -23,6 +24,11 @@ import { RunService, type RunServiceOptions } from '../runs/run-service.js';
 import type { Storage } from '../store/storage.js';
 import { runRoutes } from './routes/runs.js';
 import { securityHeaders } from './security-headers.js';
+import { countRequests } from './metrics/http-metrics.js';
+import { Metrics } from './metrics/metrics.js';
+import { metricsRoutes } from './metrics/metrics-routes.js';
+import { processRegistry } from './metrics/process-registry.js';
+import { metricsFromPrimary } from './metrics/cluster-metrics.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -53,6 +59,8 @@ export interface AppOptions {
   redis?: Redis;
   version?: string;
   logger?: FastifyServerOptions['logger'];
+  /** `GET /metrics`: its token (METRICS_TOKEN), and whether to answer for every cluster worker (asking the primary). */
+  metrics?: { token?: string | undefined; fromPrimary?: boolean | undefined };
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -117,6 +125,10 @@ export async function buildApp(options: AppOptions): Promise<App> {
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandlers(app);
 
+  // First of the hooks, so requests the others refuse (shutting down, unauthorized) are counted too.
+  const metrics = new Metrics();
+  countRequests(app, metrics);
+
   app.decorateRequest('owner', '');
   let closing = false;
   app.addHook('preClose', async () => {
@@ -174,6 +186,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
       max: rateLimitPerMinute,
       timeWindow: 60_000,
       keyGenerator: (request) => (request.owner ? `key:${request.owner}` : `ip:${request.ip}`),
+      onExceeded: () => metrics.rateLimited(),
       allowList: (request) => Boolean(request.routeOptions.config.public),
       errorResponseBuilder: (_request, context) =>
         new ApiError('rate_limited', `Rate limit of ${context.max} requests per minute exceeded; retry in ${Math.ceil(context.ttl / 1000)} s`),
@@ -192,7 +205,12 @@ export async function buildApp(options: AppOptions): Promise<App> {
   await registerDocs(app, version);
 
   const agents = agent instanceof AgentSet ? agent : AgentSet.of(agent);
-  const runs = new RunService(agents, store, app.log, options.runOptions);
+  const runs = new RunService(agents, store, app.log, { ...options.runOptions, observer: metrics.runObserver });
+  const registries = [processRegistry(), metrics.registry];
+  await app.register(metricsRoutes, {
+    token: options.metrics?.token,
+    gather: options.metrics?.fromPrimary ? metricsFromPrimary(registries) : () => Registry.merge(registries).metrics(),
+  });
   await app.register(healthRoutes, { agents, store, version });
   await app.register(chatRoutes, { runs, heartbeatMs });
   await app.register(runRoutes, { runs, heartbeatMs });

@@ -13,6 +13,7 @@ import type { Storage } from '../store/storage.js';
 import { LiveLog, type SeqEvent } from './live-log.js';
 import { ReadBack } from './read-back.js';
 import { RunError } from './run-error.js';
+import type { RunObserver } from './run-observer.js';
 import { runJson } from './run-json.js';
 import { uuidv7 } from './uuid-v7.js';
 import { abortableSleep as sleep } from '../core/abortable-sleep.js';
@@ -76,6 +77,8 @@ export interface RunServiceOptions {
   eventsTtlMs?: number;
   /** How often a follower of a run on another process looks for new events. */
   followPollMs?: number;
+  /** Told of every run of this process: its start, events and end (metrics). */
+  observer?: RunObserver | undefined;
 }
 
 /** Why this process stopped a run; the run's error code, and the status it ends in. */
@@ -143,7 +146,8 @@ export class RunService {
   readonly agents: AgentSet;
   private readonly idleWaiters: Array<() => void> = [];
   private readonly timer: NodeJS.Timeout;
-  private readonly o: Required<RunServiceOptions>;
+  private readonly o: Required<Omit<RunServiceOptions, 'observer'>>;
+  private readonly observer: RunObserver | undefined;
   private lastRenew = Date.now();
   private lastSweep = 0;
   private lastPrune = 0;
@@ -158,6 +162,8 @@ export class RunService {
     options: RunServiceOptions = {},
   ) {
     this.agents = agents instanceof AgentSet ? agents : AgentSet.of(agents);
+    const { observer, ...timing } = options;
+    this.observer = observer;
     this.o = {
       leaseMs: 15_000,
       renewMs: 5_000,
@@ -166,7 +172,7 @@ export class RunService {
       pruneMs: 60_000,
       eventsTtlMs: 600_000,
       followPollMs: 100,
-      ...options,
+      ...timing,
     };
     this.readBack = new ReadBack(store);
     this.timer = setInterval(() => void this.tick(), this.o.cancelPollMs);
@@ -416,8 +422,9 @@ export class RunService {
 
   /** Runs the agent, then records how the run ended (record). */
   private async execute(run: LocalRun, req: RunRequest, history: ChatMessage[], onClientGone: () => void): Promise<void> {
-    const { store } = this;
+    const { store, observer } = this;
     const { agent, log, sessionId, controller } = run;
+    const watch = observer?.onRunStart(agent);
     const logger = req.log ?? this.logger;
     const transcript = new Transcript();
     let calls: Map<string, RunRecord['tool_calls'][number]> | undefined; // made at the first tool call
@@ -438,6 +445,7 @@ export class RunService {
         signal: controller.signal,
       };
       for await (const event of agent.run(input)) {
+        if (observer) observer.onEvent(watch, event);
         if (event.type === 'finish') {
           usage = event.usage;
           finishReason = event.finish_reason;
@@ -460,6 +468,7 @@ export class RunService {
       const retryAfter = err instanceof AgentError ? err.retryAfter : undefined;
       log.append({ type: 'error', code: error.code, message: error.message, ...(retryAfter === undefined ? {} : { retry_after: retryAfter }) });
     }
+    observer?.onRunEnd(watch, { status, errorCode: error?.code ?? null });
     // The end is written by another function, returned rather than awaited: a run waiting on its
     // agent holds this frame and its scope, which the recording code would make larger.
     return this.record(run, req, onClientGone, {
