@@ -20,6 +20,21 @@ const list = z.string().transform((s) =>
     .filter((p) => p.length > 0),
 );
 
+/** true/false in any case, as the OpenTelemetry variables are read. */
+const flag = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .pipe(z.enum(['true', 'false'], { error: 'must be true or false' }))
+  .transform((v) => v === 'true');
+
+/** The OTLP transports we export over; gRPC would need a package (and HTTP/2 client) we do not ship. */
+const otlpProtocol = z
+  .string()
+  .trim()
+  .refine((p) => p !== 'grpc', "grpc is not supported: use http/protobuf (the default) or http/json, the collector's port 4318")
+  .pipe(z.enum(['http/protobuf', 'http/json'], { error: 'must be http/protobuf or http/json' }));
+
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const schema = z.object({
@@ -67,6 +82,15 @@ const schema = z.object({
   RUN_EVENTS_TTL_S: intIn(1, 30 * 24 * 3600).default(600),
   RUN_LEASE_MS: intIn(1000, 3_600_000).default(15_000),
   METRICS_TOKEN: z.string().trim().min(1).optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL (the collector, e.g. http://localhost:4318)' }).optional(),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL (e.g. http://localhost:4318/v1/traces)' }).optional(),
+  OTEL_EXPORTER_OTLP_PROTOCOL: otlpProtocol.default('http/protobuf'),
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: otlpProtocol.optional(),
+  OTEL_EXPORTER_OTLP_HEADERS: z.string().optional(),
+  OTEL_SERVICE_NAME: z.string().trim().min(1).optional(),
+  OTEL_RESOURCE_ATTRIBUTES: z.string().optional(),
+  OTEL_SDK_DISABLED: flag.default(false),
+  OTEL_RECORD_CONTENT: flag.default(false),
 });
 
 export type Config = z.output<typeof schema>;

@@ -8,11 +8,13 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import { createDefaultAgent } from './default-agent.js';
 import { generateApiKey } from './http/api-keys.js';
 import { buildApp } from './http/app.js';
+import { traceLogFields } from './http/tracing/trace-log-fields.js';
 import { AGENT_NAME_PATTERN } from './http/schemas.js';
 import { openConfiguredStore } from './open-configured-store.js';
 import { openRedis, RedisUnreachableError } from './store/open-redis.js';
 import { RedisRunStore } from './store/redis-run-store.js';
 import type { Storage } from './store/storage.js';
+import { startTracing, type Tracing } from './telemetry/start-tracing.js';
 import { VERSION } from './version.js';
 
 export interface AgentServerOptions {
@@ -98,10 +100,35 @@ function agentsToServe(options: AgentServerOptions, config: Config): Agent | Age
   return createDefaultAgent(config);
 }
 
+/** The trace SDK, when OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set. */
+function startConfiguredTracing(config: Config): Tracing | undefined {
+  return startTracing({
+    endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT,
+    tracesEndpoint: config.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+    protocol: config.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? config.OTEL_EXPORTER_OTLP_PROTOCOL,
+    headers: config.OTEL_EXPORTER_OTLP_HEADERS,
+    serviceName: config.OTEL_SERVICE_NAME,
+    serviceVersion: VERSION,
+    resourceAttributes: config.OTEL_RESOURCE_ATTRIBUTES,
+    disabled: config.OTEL_SDK_DISABLED,
+  });
+}
+
 export async function createAgentServer(options: AgentServerOptions = {}): Promise<AgentServer> {
   const config = options.config ?? loadConfig();
   // Before the store opens: a bad AGENTS_FILE or agent name stops the start with nothing to close.
   const agent = agentsToServe(options, config);
+  // Before the app is built, so its first requests are traced; stopped last, after the runs' spans have ended.
+  const tracing = startConfiguredTracing(config);
+  try {
+    return await serve(options, config, agent, tracing);
+  } catch (err) {
+    await tracing?.shutdown();
+    throw err;
+  }
+}
+
+async function serve(options: AgentServerOptions, config: Config, agent: Agent | AgentSet, tracing: Tracing | undefined): Promise<AgentServer> {
   const store = options.store ?? (await openConfiguredStore(config, { migrate: options.migrate ?? true }));
   // Rate limits count in Redis when there is one: on the store's connection, or on one of our own
   // beside a store passed in (closed with the server).
@@ -129,8 +156,9 @@ export async function createAgentServer(options: AgentServerOptions = {}): Promi
       pruneMs: Math.min(60_000, Math.max(1000, (config.RUN_EVENTS_TTL_S * 1000) / 2)),
     },
     version: VERSION,
-    logger: { level: config.LOG_LEVEL },
+    logger: { level: config.LOG_LEVEL, ...(tracing ? { mixin: traceLogFields } : {}) },
     metrics: { token: config.METRICS_TOKEN, fromPrimary: options.metricsFromPrimary },
+    tracing: tracing && { recordContent: config.OTEL_RECORD_CONTENT },
   });
 
   const sockets = new Set<Socket>();
@@ -178,6 +206,8 @@ export async function createAgentServer(options: AgentServerOptions = {}): Promi
       runs.close();
       if (!options.store) await store.close();
       ownRedis?.disconnect();
+      // The last spans (the runs just ended) go out before the process may exit.
+      await tracing?.shutdown().catch((err: unknown) => app.log.warn({ err }, 'could not export the last traces'));
     }
   };
 

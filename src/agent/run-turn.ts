@@ -11,6 +11,7 @@ import type { Attachment, ModelSettings, ToolChoice } from '../core/turn-options
 import { AgentError } from './agent-error.js';
 import { toModelMessages, toolOutput, trimHistory, userContent } from './history.js';
 import { IdleTimer } from './idle-timer.js';
+import { endChatSpan, failSpan, startChatSpan, traceToolCall, turnSpans } from './gen-ai-spans.js';
 import { clientToolDefinition, type ClientTool, type PreparedTool, type ToolDefinition } from './prepare-tools.js';
 import type { RetryPolicy } from './retry-policy.js';
 import { parseArguments, runToolCall, whenAborted } from './run-tool-call.js';
@@ -122,6 +123,7 @@ export async function* runTurn(settings: TurnSettings, input: TurnInput): AsyncG
   let done = false;
 
   try {
+    const spans = turnSpans();
     const clientTools: ReadonlyMap<string, ClientTool> = input.clientTools?.length
       ? new Map(input.clientTools.filter((t) => !tools.has(t.name)).map((t) => [t.name, t]))
       : NO_CLIENT_TOOLS;
@@ -143,13 +145,20 @@ export async function* runTurn(settings: TurnSettings, input: TurnInput): AsyncG
     for (let n = 1; ; n++) {
       yield { type: 'step_start', step: n };
       const toolChoice = definitions.length ? toolChoiceOf(input.toolChoice, n) : undefined;
-      const step = yield* streamModelStep(
-        model,
-        { ...settingsOfCall, prompt, ...(definitions.length ? { tools: definitions } : {}), ...(toolChoice ? { toolChoice } : {}) },
-        retry,
-        idle,
-        controller.signal,
-      );
+      const call = { ...settingsOfCall, prompt, ...(definitions.length ? { tools: definitions } : {}), ...(toolChoice ? { toolChoice } : {}) };
+      const span = startChatSpan(spans, model, call);
+      let step: ModelStep | undefined;
+      // What ends the call when it has no step: a throw, or a consumer that stopped reading (return() skips the catch).
+      let failure: unknown = new AgentError('aborted', 'The run was stopped');
+      try {
+        step = yield* streamModelStep(model, call, retry, idle, controller.signal);
+      } catch (error) {
+        failure = error;
+        throw error;
+      } finally {
+        if (step) endChatSpan(spans, span, step);
+        else failSpan(span, toAgentError(failure, controller.signal));
+      }
       usage = addUsage(usage, step.usage);
       const reason = stepReason(step);
       const calls = step.calls.map(parseCall);
@@ -167,7 +176,7 @@ export async function* runTurn(settings: TurnSettings, input: TurnInput): AsyncG
       aborted ??= whenAborted(controller.signal);
       const running = calls
         .filter((c) => !pending.includes(c))
-        .map((c) => ({ call: c, result: runToolCall(tools.get(c.name), c, controller.signal, idle, aborted) }));
+        .map((c) => ({ call: c, result: traceToolCall(spans, c, () => runToolCall(tools.get(c.name), c, controller.signal, idle, aborted)) }));
       const results: LanguageModelV3Message = { role: 'tool', content: [] };
       for (const { call, result } of running) {
         const value = await result;

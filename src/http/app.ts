@@ -29,6 +29,9 @@ import { Metrics } from './metrics/metrics.js';
 import { metricsRoutes } from './metrics/metrics-routes.js';
 import { processRegistry } from './metrics/process-registry.js';
 import { metricsFromPrimary } from './metrics/cluster-metrics.js';
+import { combineObservers } from '../runs/combine-observers.js';
+import { runTracer } from './tracing/run-tracer.js';
+import { traceRequests } from './tracing/trace-requests.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -61,6 +64,11 @@ export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
   /** `GET /metrics`: its token (METRICS_TOKEN), and whether to answer for every cluster worker (asking the primary). */
   metrics?: { token?: string | undefined; fromPrimary?: boolean | undefined };
+  /**
+   * Spans for requests and runs, through the OpenTelemetry API (set when an SDK is started; without
+   * it no hook is added). `recordContent`: prompts, replies and tool arguments on the spans.
+   */
+  tracing?: { recordContent: boolean } | undefined;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -125,7 +133,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandlers(app);
 
-  // First of the hooks, so requests the others refuse (shutting down, unauthorized) are counted too.
+  // First of the hooks, so requests the others refuse (shutting down, unauthorized) are traced and counted too.
+  if (options.tracing) traceRequests(app);
   const metrics = new Metrics();
   countRequests(app, metrics);
 
@@ -205,7 +214,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
   await registerDocs(app, version);
 
   const agents = agent instanceof AgentSet ? agent : AgentSet.of(agent);
-  const runs = new RunService(agents, store, app.log, { ...options.runOptions, observer: metrics.runObserver });
+  const observer = options.tracing ? combineObservers(metrics.runObserver, runTracer(options.tracing)) : metrics.runObserver;
+  const runs = new RunService(agents, store, app.log, { ...options.runOptions, observer });
   const registries = [processRegistry(), metrics.registry];
   await app.register(metricsRoutes, {
     token: options.metrics?.token,

@@ -281,7 +281,9 @@ export class RunService {
     const onClientGone = () => controller.abort(new RunStop('cancelled', 'The client disconnected'));
     if (req.signal?.aborted) onClientGone();
     else req.signal?.addEventListener('abort', onClientGone, { once: true });
-    run.done = this.execute(run, req, history, onClientGone);
+    const watch = this.observer?.onRunStart(agent, { id, sessionId, message: req.message });
+    const work = () => this.execute(run, req, history, onClientGone, watch);
+    run.done = this.observer?.around ? this.observer.around(watch, work) : work();
     return {
       id,
       sessionId,
@@ -421,10 +423,9 @@ export class RunService {
   }
 
   /** Runs the agent, then records how the run ended (record). */
-  private async execute(run: LocalRun, req: RunRequest, history: ChatMessage[], onClientGone: () => void): Promise<void> {
+  private async execute(run: LocalRun, req: RunRequest, history: ChatMessage[], onClientGone: () => void, watch: unknown): Promise<void> {
     const { store, observer } = this;
     const { agent, log, sessionId, controller } = run;
-    const watch = observer?.onRunStart(agent);
     const logger = req.log ?? this.logger;
     const transcript = new Transcript();
     let calls: Map<string, RunRecord['tool_calls'][number]> | undefined; // made at the first tool call
@@ -468,7 +469,7 @@ export class RunService {
       const retryAfter = err instanceof AgentError ? err.retryAfter : undefined;
       log.append({ type: 'error', code: error.code, message: error.message, ...(retryAfter === undefined ? {} : { retry_after: retryAfter }) });
     }
-    observer?.onRunEnd(watch, { status, errorCode: error?.code ?? null });
+    observer?.onRunEnd(watch, { status, errorCode: error?.code ?? null, errorMessage: error?.message ?? null, usage, finishReason, reply: transcript.reply });
     // The end is written by another function, returned rather than awaited: a run waiting on its
     // agent holds this frame and its scope, which the recording code would make larger.
     return this.record(run, req, onClientGone, {

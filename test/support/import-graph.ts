@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import ts from 'typescript';
 
-export type Layer = 'core' | 'agent' | 'store' | 'runs' | 'http' | 'client' | 'cli' | 'playground' | 'root';
+export type Layer = 'core' | 'agent' | 'store' | 'runs' | 'http' | 'telemetry' | 'client' | 'cli' | 'playground' | 'root';
 
 export interface ModuleImport {
   from: string; // path relative to the source root, e.g. 'agent/agent.ts'
@@ -24,11 +24,13 @@ export const LAYER_RULES: Record<Layer, { runtime: Layer[]; types: Layer[] }> = 
   store: { runtime: ['core', 'store'], types: ['core', 'store'] },
   runs: { runtime: ['core', 'agent', 'store', 'runs'], types: ['core', 'agent', 'store', 'runs'] },
   http: { runtime: ['core', 'agent', 'store', 'runs', 'http'], types: ['core', 'agent', 'store', 'runs', 'http'] },
+  // The trace SDK's set-up: everything else reaches traces through @opentelemetry/api alone.
+  telemetry: { runtime: ['telemetry'], types: ['telemetry'] },
   // Browser-safe: the wire types come from the server's schemas, but only as types.
   client: { runtime: ['client'], types: ['client', 'core', 'http'] },
   cli: { runtime: ['cli', 'client'], types: ['cli', 'client'] },
   playground: { runtime: ['playground', 'client'], types: ['playground', 'client'] },
-  root: { runtime: ['core', 'agent', 'store', 'runs', 'http', 'root'], types: ['core', 'agent', 'store', 'runs', 'http', 'root'] },
+  root: { runtime: ['core', 'agent', 'store', 'runs', 'http', 'telemetry', 'root'], types: ['core', 'agent', 'store', 'runs', 'http', 'telemetry', 'root'] },
 };
 
 /** Single modules a layer may import at run time beyond its table row, each for a stated reason. */
@@ -43,9 +45,11 @@ export const RUNTIME_EXCEPTIONS: Record<string, string> = {
 export const PACKAGE_RULES: Partial<Record<Layer, (pkg: string) => boolean>> = {
   core: (pkg) => pkg === 'zod',
   // node:http(s) carry the model requests (agent/node-fetch.ts): the provider's transport, not a server.
-  agent: (pkg) => pkg === 'zod' || pkg === 'ai' || pkg.startsWith('@ai-sdk/') || pkg === 'node:http' || pkg === 'node:https',
+  // @opentelemetry/api (the API, never the SDK) for the spans of model and tool calls: a no-op until an SDK is registered.
+  agent: (pkg) => pkg === 'zod' || pkg === 'ai' || pkg.startsWith('@ai-sdk/') || pkg === 'node:http' || pkg === 'node:https' || pkg === '@opentelemetry/api',
   store: (pkg) => ['kysely', 'pg', 'better-sqlite3', 'ioredis'].includes(pkg) || pkg.startsWith('node:'),
   runs: (pkg) => pkg.startsWith('node:'),
+  telemetry: (pkg) => pkg.startsWith('@opentelemetry/'),
   client: () => false,
   playground: () => false,
 };
@@ -59,6 +63,7 @@ export function layerOf(path: string): Layer {
     first === 'store' ||
     first === 'runs' ||
     first === 'http' ||
+    first === 'telemetry' ||
     first === 'client' ||
     first === 'cli' ||
     first === 'playground'
