@@ -11,7 +11,7 @@ import { startTracing } from '../src/telemetry/start-tracing.js';
 import { startChild, stopAllChildren } from './support/child-service.js';
 import { startFakeLlm } from './support/fake-llm.js';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './support/otlp-receiver.js';
-import { startService } from './support/service.js';
+import { startService, waitFor } from './support/service.js';
 
 after(stopAllChildren);
 
@@ -159,6 +159,35 @@ describe('tracing', () => {
       assert.equal(server.attributes['http.response.status_code'], 502);
       assert.equal(server.statusCode, ERROR);
       assert.equal(server.attributes['error.type'], '502');
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  test('a run that outlives its request (the client hung up, on_disconnect "continue") is still its child', async () => {
+    const receiver = await startOtlpReceiver();
+    try {
+      const svc = await startService({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' } });
+      try {
+        svc.fake.enqueue({ text: 'one two three four', chunks: ['one ', 'two ', 'three ', 'four'], delayMs: 100 });
+        const hangUp = new AbortController();
+        const res = await svc.stream({ message: 'count', on_disconnect: 'continue' }, undefined, hangUp.signal);
+        const reader = res.body!.getReader();
+        // The first token arrived: the run is under way, and the client goes.
+        for (let seen = ''; !seen.includes('"token"');) seen += new TextDecoder().decode((await reader.read()).value);
+        hangUp.abort();
+        await waitFor(() => svc.server.activeRuns === 0, 'the run to end on its own', 10_000);
+      } finally {
+        await svc.close();
+      }
+      const server = only(receiver.spans, 'POST /chat/stream');
+      const run = only(receiver.spans, 'invoke_agent agent');
+      assert.equal(run.parentSpanId, server.spanId);
+      assert.equal(run.traceId, server.traceId);
+      assert.ok(run.endTime > server.endTime, 'the run ended after its request');
+      assert.equal(server.attributes['error.type'], undefined, 'the stream had begun: its status was sent');
+      assert.deepEqual(run.attributes['gen_ai.response.finish_reasons'], ['stop']);
+      assert.equal(only(receiver.spans, 'chat fake-model').parentSpanId, run.spanId);
     } finally {
       await receiver.close();
     }

@@ -17,6 +17,9 @@ export interface ReceivedSpan {
   kind: number;
   /** 0 unset, 1 ok, 2 error. */
   statusCode: number;
+  /** Nanoseconds since the epoch. */
+  startTime: bigint;
+  endTime: bigint;
   attributes: Record<string, unknown>;
   resource: Record<string, unknown>;
 }
@@ -120,6 +123,8 @@ export function decodeProtobufTraces(body: Buffer): ReceivedSpan[] {
           parentSpanId: sub(sf, 4)[0]?.toString('hex') ?? '',
           name: sub(sf, 5)[0]?.toString('utf8') ?? '',
           kind: Number(sf.find((f) => f.no === 6)?.varint ?? 0n),
+          startTime: sub(sf, 7)[0]?.readBigUInt64LE(0) ?? 0n,
+          endTime: sub(sf, 8)[0]?.readBigUInt64LE(0) ?? 0n,
           statusCode: status ? Number(fields(status).find((f) => f.no === 3)?.varint ?? 0n) : 0,
           attributes: protoAttributes(sub(sf, 9)),
           resource,
@@ -162,6 +167,8 @@ interface JsonTraces {
         parentSpanId?: string;
         name: string;
         kind: number;
+        startTimeUnixNano: string | number;
+        endTimeUnixNano: string | number;
         status?: { code?: number };
         attributes?: JsonKeyValue[];
       }>;
@@ -182,6 +189,8 @@ export function decodeJsonTraces(body: Buffer): ReceivedSpan[] {
           parentSpanId: s.parentSpanId ?? '',
           name: s.name,
           kind: s.kind,
+          startTime: BigInt(s.startTimeUnixNano),
+          endTime: BigInt(s.endTimeUnixNano),
           statusCode: s.status?.code ?? 0,
           attributes: jsonAttributes(s.attributes),
           resource,
