@@ -148,16 +148,16 @@ export async function* runTurn(settings: TurnSettings, input: TurnInput): AsyncG
       const call = { ...settingsOfCall, prompt, ...(definitions.length ? { tools: definitions } : {}), ...(toolChoice ? { toolChoice } : {}) };
       const span = startChatSpan(spans, model, call);
       let step: ModelStep | undefined;
-      // What ends the call when it has no step: a throw, or a consumer that stopped reading (return() skips the catch).
-      let failure: unknown = new AgentError('aborted', 'The run was stopped');
+      let failure: { error: unknown } | undefined;
       try {
         step = yield* streamModelStep(model, call, retry, idle, controller.signal);
       } catch (error) {
-        failure = error;
+        failure = { error };
         throw error;
       } finally {
         if (step) endChatSpan(spans, span, step);
-        else failSpan(span, toAgentError(failure, controller.signal));
+        // No step and no throw: the consumer stopped reading (return() skips the catch).
+        else failSpan(span, failure ? toAgentError(failure.error, controller.signal) : new AgentError('aborted', 'The run was stopped'));
       }
       usage = addUsage(usage, step.usage);
       const reason = stepReason(step);
