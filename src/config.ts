@@ -67,6 +67,7 @@ const schema = z.object({
   RUN_EVENTS_TTL_S: intIn(1, 30 * 24 * 3600).default(600),
   RUN_LEASE_MS: intIn(1000, 3_600_000).default(15_000),
   METRICS_TOKEN: z.string().trim().min(1).optional(),
+  ADMIN_API_KEY: z.string().trim().min(16, 'must be at least 16 characters (generate one: openssl rand -base64 24)').optional(),
 });
 
 export type Config = z.output<typeof schema>;
@@ -94,6 +95,9 @@ export function loadConfig(env: Env = process.env): Config {
   const config = parsed.data;
   if (config.VALID_API_KEYS?.length === 0) {
     throw new ConfigError('Invalid configuration:\n  VALID_API_KEYS: lists no key (comma-separated keys expected)');
+  }
+  if (config.ADMIN_API_KEY !== undefined && config.VALID_API_KEYS?.includes(config.ADMIN_API_KEY)) {
+    throw new ConfigError('Invalid configuration:\n  ADMIN_API_KEY: is also in VALID_API_KEYS; the admin key must be a key of its own');
   }
   const location = parseDatabaseUrl(config.DATABASE_URL);
   if (config.WORKERS > 1 && location?.kind === 'sqlite' && location.path === ':memory:') {

@@ -115,6 +115,7 @@ export async function createAgentServer(options: AgentServerOptions = {}): Promi
     agent,
     store,
     apiKeys: ensureApiKeys(config),
+    adminKey: config.ADMIN_API_KEY,
     corsOrigins: config.CORS_ORIGINS,
     heartbeatMs: config.SSE_HEARTBEAT_MS,
     bodyLimit: config.BODY_LIMIT_BYTES,
