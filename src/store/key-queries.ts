@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { ApiKeyRecord, NewApiKey } from './key-store.js';
+import { precompile, type QueryRunner } from './precompiled.js';
 import type { Database } from './schema.js';
 
 type KeyRow = Selectable<Database['api_keys']>;
@@ -7,7 +8,7 @@ type KeyRow = Selectable<Database['api_keys']>;
 const numberOrNull = (v: number | string | null): number | null => (v === null ? null : Number(v));
 
 /** BIGINTs come back as strings from node-postgres. */
-function toKey(row: KeyRow): ApiKeyRecord {
+export function toKey(row: KeyRow): ApiKeyRecord {
   return {
     id: row.id,
     name: row.name,
@@ -31,11 +32,6 @@ export const keyQueries = {
     return { ...key, last_used_at: null, revoked_at: null, tokens_used: 0 };
   },
 
-  async byHash(db: Kysely<Database>, keyHash: string): Promise<ApiKeyRecord | undefined> {
-    const row = await db.selectFrom('api_keys').selectAll().where('key_hash', '=', keyHash).executeTakeFirst();
-    return row && toKey(row);
-  },
-
   async byId(db: Kysely<Database>, id: string): Promise<ApiKeyRecord | undefined> {
     const row = await db.selectFrom('api_keys').selectAll().where('id', '=', id).executeTakeFirst();
     return row && toKey(row);
@@ -54,3 +50,15 @@ export const keyQueries = {
     await db.updateTable('api_keys').set({ last_used_at: at }).where('id', '=', id).execute();
   },
 };
+
+/**
+ * The lookup every request with a managed key makes, compiled once (see precompile): building a
+ * Kysely query per request would cost more than the indexed read itself.
+ */
+export function keyByHashQuery(db: Kysely<Database>): (runner: QueryRunner, keyHash: string) => Promise<ApiKeyRecord | undefined> {
+  const query = precompile((a) => db.selectFrom('api_keys').selectAll().where('key_hash', '=', a(0)));
+  return async (runner, keyHash) => {
+    const row = (await query(runner, keyHash)).rows[0];
+    return row && toKey(row);
+  };
+}

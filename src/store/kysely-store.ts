@@ -7,7 +7,7 @@ import type { Database } from './schema.js';
 import { parseSessionCursor } from './session-cursor.js';
 import { sessionQueries, summaryColumns } from './session-queries.js';
 import type { MessageRecord, Store } from './store.js';
-import { keyQueries } from './key-queries.js';
+import { keyByHashQuery, keyQueries } from './key-queries.js';
 import type { ApiKeyRecord, KeyStore, NewApiKey } from './key-store.js';
 import { usageQueries } from './usage-queries.js';
 import type { UsageQuery, UsageRecord, UsageRow, UsageStore, UsageTotals } from './usage-store.js';
@@ -69,10 +69,12 @@ function toSummary(row: Pick<SessionRow, (typeof summaryColumns)[number]>, now: 
 export class KyselyStore implements Store, RunStore, KeyStore, UsageStore {
   private readonly q: ReturnType<typeof sessionQueries>;
   private readonly r: ReturnType<typeof runQueries>;
+  private readonly keyByHashQ: ReturnType<typeof keyByHashQuery>;
 
   constructor(private readonly db: Kysely<Database>) {
     this.q = sessionQueries(db);
     this.r = runQueries(db);
+    this.keyByHashQ = keyByHashQuery(db);
   }
 
   /** Runs `work` on a view of this store whose every call is part of one transaction: one commit. */
@@ -365,7 +367,7 @@ export class KyselyStore implements Store, RunStore, KeyStore, UsageStore {
   }
 
   keyByHash(keyHash: string): Promise<ApiKeyRecord | undefined> {
-    return keyQueries.byHash(this.db, keyHash);
+    return this.keyByHashQ(this.db, keyHash);
   }
 
   getKey(id: string): Promise<ApiKeyRecord | undefined> {
