@@ -91,6 +91,7 @@ const schema = z.object({
   OTEL_RESOURCE_ATTRIBUTES: z.string().optional(),
   OTEL_SDK_DISABLED: flag.default(false),
   OTEL_RECORD_CONTENT: flag.default(false),
+  ADMIN_API_KEY: z.string().trim().min(16, 'must be at least 16 characters (generate one: openssl rand -base64 24)').optional(),
 });
 
 export type Config = z.output<typeof schema>;
@@ -118,6 +119,9 @@ export function loadConfig(env: Env = process.env): Config {
   const config = parsed.data;
   if (config.VALID_API_KEYS?.length === 0) {
     throw new ConfigError('Invalid configuration:\n  VALID_API_KEYS: lists no key (comma-separated keys expected)');
+  }
+  if (config.ADMIN_API_KEY !== undefined && config.VALID_API_KEYS?.includes(config.ADMIN_API_KEY)) {
+    throw new ConfigError('Invalid configuration:\n  ADMIN_API_KEY: is also in VALID_API_KEYS; the admin key must be a key of its own');
   }
   const location = parseDatabaseUrl(config.DATABASE_URL);
   if (config.WORKERS > 1 && location?.kind === 'sqlite' && location.path === ':memory:') {

@@ -142,6 +142,7 @@ async function serve(options: AgentServerOptions, config: Config, agent: Agent |
     agent,
     store,
     apiKeys: ensureApiKeys(config),
+    adminKey: config.ADMIN_API_KEY,
     corsOrigins: config.CORS_ORIGINS,
     heartbeatMs: config.SSE_HEARTBEAT_MS,
     bodyLimit: config.BODY_LIMIT_BYTES,

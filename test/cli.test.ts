@@ -396,3 +396,52 @@ describe('agent-api serve', () => {
     }
   });
 });
+
+describe('agent-api keys', () => {
+  const ADMIN = 'cli-admin-key-0123456789';
+  let svc: TestService;
+  before(async () => {
+    svc = await startService({ env: { ADMIN_API_KEY: ADMIN } });
+  });
+  after(() => svc.close());
+
+  test('create prints the key once (stdout), list shows a table without it, revoke refuses it at once', async () => {
+    const create = cli(['keys', 'create', '--name', 'ci bot', '--rate-limit', '30', '--token-budget', '5000', '--url', svc.url], { ADMIN_API_KEY: ADMIN });
+    assert.deepEqual(await create.exit(), { code: 0, signal: null }, create.stderr());
+    const key = create.stdout().trim();
+    assert.match(key, /^aak_[A-Za-z0-9_-]{32}$/);
+    const id = /created (key_[0-9a-f]{32}) \(ci bot\)/.exec(create.stderr())?.[1];
+    assert.ok(id, create.stderr());
+    assert.equal((await svc.request('/sessions', { key })).status, 200, 'the printed key works');
+
+    const list = cli(['keys', 'list', '--url', svc.url, '--admin-key', ADMIN]);
+    assert.deepEqual(await list.exit(), { code: 0, signal: null }, list.stderr());
+    const [header, row] = list.stdout().split('\n');
+    assert.match(header!, /^ID\s+NAME\s+CREATED\s+LAST USED\s+RATE\/MIN\s+TOKENS USED\s+BUDGET\s+REVOKED$/);
+    assert.match(row!, new RegExp(`^${id}\\s+ci bot\\s+\\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}\\s+\\S+ \\S+\\s+30\\s+0\\s+5000\\s+-$`));
+    assert.ok(!list.stdout().includes(key), 'the key is never listed');
+
+    const revoke = cli(['keys', 'revoke', id, '--url', svc.url], { ADMIN_API_KEY: ADMIN });
+    assert.deepEqual(await revoke.exit(), { code: 0, signal: null }, revoke.stderr());
+    assert.match(revoke.stdout(), new RegExp(`^revoked ${id} \\(ci bot\\) at \\d{4}-`));
+    assert.equal((await svc.request('/sessions', { key })).status, 401);
+  });
+
+  test('a wrong admin key exits 3, an unknown key id 4, no admin key or no name is a usage error (2)', async () => {
+    const wrong = cli(['keys', 'list', '--url', svc.url, '--admin-key', KEY_B]);
+    assert.equal((await wrong.exit()).code, 3);
+    assert.match(wrong.stderr(), /error: 403 forbidden: /);
+    const unknown = cli(['keys', 'list', '--url', svc.url, '--admin-key', 'not-a-key-at-all']);
+    assert.equal((await unknown.exit()).code, 3);
+    assert.match(unknown.stderr(), /error: 401 unauthorized/);
+    const missing = cli(['keys', 'revoke', 'key_nope', '--url', svc.url, '--admin-key', ADMIN]);
+    assert.equal((await missing.exit()).code, 4);
+    assert.match(missing.stderr(), /error: 404 key_not_found: No key 'key_nope'/);
+    const noAdmin = cli(['keys', 'list', '--url', svc.url]);
+    assert.equal((await noAdmin.exit()).code, 2);
+    assert.match(noAdmin.stderr(), /no admin key: pass --admin-key KEY or set ADMIN_API_KEY/);
+    const noName = cli(['keys', 'create', '--url', svc.url, '--admin-key', ADMIN]);
+    assert.equal((await noName.exit()).code, 2);
+    assert.match(noName.stderr(), /keys create needs --name NAME/);
+  });
+});

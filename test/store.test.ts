@@ -27,6 +27,7 @@ import type { Database } from '../src/store/schema.js';
 import { sessionCursor } from '../src/store/session-cursor.js';
 import type { Storage } from '../src/store/storage.js';
 import type { Store } from '../src/store/store.js';
+import type { NewApiKey } from '../src/store/key-store.js';
 import { requiredSetup } from './support/required-setup.js';
 import {
   events,
@@ -926,6 +927,124 @@ function storeContract(name: string, locations: Locations): void {
         const session = await again.getSession(id, a);
         assert.deepEqual([session?.title, session?.message_count, session?.agent], ['kept', sampleTurn.length, null]);
         assert.equal((await again.openSession(sid(), a, 't', 'math')).agent, 'math');
+      } finally {
+        await again.close();
+      }
+    });
+
+    const newKey = (over: Partial<NewApiKey> = {}): NewApiKey => ({
+      id: `key_${randomBytes(8).toString('hex')}`,
+      name: 'ci',
+      key_hash: randomBytes(32).toString('hex'),
+      created_at: iso(),
+      rate_limit_per_minute: null,
+      token_budget: null,
+      ...over,
+    });
+
+    test('managed keys: created, found by hash or id, listed, touched, revoked (once), never two with one hash', async () => {
+      const k = newKey({ name: 'team a', rate_limit_per_minute: 30, token_budget: 5_000_000_000_000 });
+      const created = await store.createKey(k);
+      assert.deepEqual(created, { ...k, last_used_at: null, revoked_at: null, tokens_used: 0 });
+      assert.deepEqual(await store.keyByHash(k.key_hash), created, 'BIGINT budgets read back as numbers');
+      assert.deepEqual(await store.getKey(k.id), created);
+      assert.equal(await store.keyByHash(randomBytes(32).toString('hex')), undefined);
+      assert.equal(await store.getKey('key_unknown'), undefined);
+      await assert.rejects(store.createKey(newKey({ key_hash: k.key_hash })), 'a second key with the same hash is refused');
+
+      const later = newKey({ created_at: iso(Date.now() + 1000) });
+      await store.createKey(later);
+      const listed = (await store.listKeys()).filter((r) => r.id === k.id || r.id === later.id).map((r) => r.id);
+      assert.deepEqual(listed, [k.id, later.id], 'oldest first');
+
+      const used = iso(Date.now() + 5000);
+      await store.touchKey(k.id, used);
+      assert.equal((await store.getKey(k.id))?.last_used_at, used);
+
+      const at = iso();
+      const revoked = await store.revokeKey(k.id, at);
+      assert.equal(revoked?.revoked_at, at);
+      assert.equal((await store.keyByHash(k.key_hash))?.revoked_at, at, 'found by hash still, revoked');
+      assert.equal((await store.revokeKey(k.id, iso(Date.now() + 60_000)))?.revoked_at, at, 'revoking again keeps the first time');
+      assert.equal(await store.revokeKey('key_unknown', at), undefined);
+    });
+
+    test("usage: recorded once per run, under the owner's managed key (adding to its tokens_used), and grouped by day, session, model, agent and key", async () => {
+      const managed = newKey();
+      await store.createKey(managed);
+      const plain = owner();
+      // A window of its own (year 2001), so other tests' runs are outside it.
+      const t = (day: number, hour = 12) => `2001-02-${String(day).padStart(2, '0')}T${String(hour).padStart(2, '0')}:00:00.000Z`;
+      const s1 = sid();
+      const rec = (o: string, day: number, session: string | null, model: string | null, input: number, output: number, run = rid()) =>
+        store.recordUsage({ run_id: run, owner: o, session_id: session, agent: 'math', model, input_tokens: input, output_tokens: output, created_at: t(day) });
+      const once = rid();
+      await rec(managed.key_hash, 1, s1, 'm1', 100, 10, once);
+      await rec(managed.key_hash, 1, s1, 'm1', 100, 10, once); // the same run again: ignored
+      await rec(managed.key_hash, 2, null, 'm2', 50, 5);
+      await rec(plain, 2, s1, null, 7, 1);
+
+      assert.equal((await store.getKey(managed.id))?.tokens_used, 165, 'input and output of each run once');
+      const window = { from: t(1, 0), to: t(3, 0), limit: 100 };
+      const mine = await store.usage({ ...window, owner: managed.key_hash, groupBy: 'day' });
+      assert.deepEqual(mine.rows, [
+        { group: '2001-02-01', runs: 1, input_tokens: 100, output_tokens: 10 },
+        { group: '2001-02-02', runs: 1, input_tokens: 50, output_tokens: 5 },
+      ]);
+      assert.deepEqual(mine.total, { runs: 2, input_tokens: 150, output_tokens: 15 });
+      assert.deepEqual(
+        (await store.usage({ ...window, owner: managed.key_hash, groupBy: 'session' })).rows.map((r) => [r.group, r.runs]),
+        [
+          [s1, 1],
+          [null, 1],
+        ],
+        'the runs without a session last',
+      );
+      assert.deepEqual(
+        (await store.usage({ ...window, owner: plain, groupBy: 'model' })).rows,
+        [{ group: null, runs: 1, input_tokens: 7, output_tokens: 1 }],
+        'another owner sees only its own',
+      );
+
+      const all = await store.usage({ ...window, groupBy: 'key' });
+      assert.deepEqual(
+        all.rows.map((r) => [r.group, r.runs, r.input_tokens]),
+        [
+          [managed.id, 2, 150],
+          [null, 1, 7],
+        ],
+      );
+      assert.deepEqual((await store.usage({ ...window, groupBy: 'agent' })).rows, [{ group: 'math', runs: 3, input_tokens: 157, output_tokens: 16 }]);
+      assert.deepEqual(
+        (await store.usage({ ...window, keyId: managed.id, groupBy: 'model' })).rows.map((r) => r.group),
+        ['m1', 'm2'],
+      );
+
+      // `from` included, `to` excluded; `limit` cuts the groups, not the total.
+      assert.equal((await store.usage({ from: t(1), to: t(2), groupBy: 'day', limit: 100 })).total.runs, 1);
+      const cut = await store.usage({ ...window, groupBy: 'day', limit: 1 });
+      assert.deepEqual([cut.rows.length, cut.total.runs], [1, 3]);
+      assert.deepEqual(await store.usage({ from: t(5), to: t(6), groupBy: 'day', limit: 10 }), {
+        rows: [],
+        total: { runs: 0, input_tokens: 0, output_tokens: 0 },
+      });
+    });
+
+    test('migration 006 rolls back to 005, dropping keys and usage, and applies again', async () => {
+      const u = await locations.create();
+      const first = await openStore(u);
+      const k = newKey();
+      try {
+        await first.createKey(k);
+      } finally {
+        await first.close();
+      }
+      await withDatabase(u, (db) => migrateTo(db as unknown as Kysely<unknown>, '005_session_agent'));
+      const again = await openStore(u);
+      try {
+        assert.equal(await again.keyByHash(k.key_hash), undefined);
+        await again.createKey(k);
+        assert.equal((await again.keyByHash(k.key_hash))?.id, k.id);
       } finally {
         await again.close();
       }

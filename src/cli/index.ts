@@ -5,6 +5,7 @@
  * the service itself, exactly as `npm start` does.
  */
 import { chat, parseChat } from './chat.js';
+import { keys } from './keys.js';
 import { runs } from './runs.js';
 import { serve, SERVING } from './serve.js';
 import { showUsage, UsageError, usageError } from './usage.js';
@@ -22,6 +23,7 @@ const commands = new Map<string, Command>([
     },
   ],
   ['runs', runs],
+  ['keys', keys],
   ['serve', serve],
 ]);
 

@@ -6,6 +6,9 @@ export const USAGE = `Usage:
   agent-api runs get RUN_ID [--url URL] [--key KEY]
   agent-api runs follow RUN_ID [--after N] [--url URL] [--key KEY]
   agent-api runs cancel RUN_ID [--url URL] [--key KEY]
+  agent-api keys create --name NAME [--rate-limit N] [--token-budget N] [--url URL] [--admin-key KEY]
+  agent-api keys list [--url URL] [--admin-key KEY]
+  agent-api keys revoke KEY_ID [--url URL] [--admin-key KEY]
   agent-api serve
   agent-api --help
 
@@ -18,6 +21,9 @@ Commands:
                ends. Reconnects by itself if the connection drops. Ctrl+C stops following; the
                run goes on.
   runs cancel  Stop a run, wherever it runs (a run that already ended is left as it is).
+  keys create  Create a managed key (the service needs ADMIN_API_KEY); prints the key, once, to stdout.
+  keys list    The managed keys: id, name, created, last used, limits, tokens used, revoked.
+  keys revoke  Revoke a key: refused on every worker and replica from the next request.
   serve        Start the service (like \`npm start\`; configured by environment variables).
 
 Options:
@@ -25,9 +31,11 @@ Options:
   -a, --after N      runs follow: start after event N (default 0: from the first event)
   -u, --url URL      Service URL (default: $AGENT_API_URL, else ${DEFAULT_URL})
   -k, --key KEY      API key (default: $AGENT_API_KEY)
+      --admin-key KEY  keys: the service's admin key (default: $ADMIN_API_KEY)
   -h, --help         Show this help
 
-Exit codes: 0 done, 1 the request or the run failed, 2 usage error, 130 interrupted (Ctrl+C).
+Exit codes: 0 done, 1 the request or the run failed, 2 usage error, 3 the key may not do that
+(401/403), 4 no such key id (404), 130 interrupted (Ctrl+C).
 `;
 
 /** Thrown by a command for bad arguments; the dispatcher turns it into exit code 2 with the help text. */

@@ -19,7 +19,7 @@ export class AgentApiError extends Error {
   }
 }
 
-/** 401: missing or unknown API key. */
+/** 401: missing or unknown API key; 403: a key that may not do that (admin routes). */
 export class AuthenticationError extends AgentApiError {
   override name = 'AuthenticationError';
 }
@@ -43,7 +43,7 @@ export class RunEventsExpiredError extends NotFoundError {
 export class SessionBusyError extends AgentApiError {
   override name = 'SessionBusyError';
 }
-/** 429: rate limited. */
+/** 429: rate limited, or the key's token budget is used up (`budget_exceeded`). */
 export class RateLimitError extends AgentApiError {
   override name = 'RateLimitError';
 }
@@ -69,7 +69,10 @@ const classByCode = {
   payload_too_large: ValidationError,
   unsupported_media_type: ValidationError,
   unauthorized: AuthenticationError,
+  forbidden: AuthenticationError,
+  admin_disabled: AuthenticationError,
   route_not_found: NotFoundError,
+  key_not_found: NotFoundError,
   session_not_found: NotFoundError,
   session_busy: SessionBusyError,
   run_not_found: NotFoundError,
@@ -80,6 +83,7 @@ const classByCode = {
   interrupted: AgentApiError,
   rate_limited: RateLimitError,
   upstream_rate_limited: RateLimitError,
+  budget_exceeded: RateLimitError,
   internal_error: AgentApiError,
   upstream_error: UpstreamError,
   upstream_timeout: UpstreamError,

@@ -7,7 +7,6 @@ import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import type { Agent } from '../agent/agent.js';
 import { AgentSet } from '../agent/agent-set.js';
-import { ApiKeys } from './api-keys.js';
 import { registerDocs } from './docs.js';
 import { frameworkErrorHandler, registerErrorHandlers } from './error-handler.js';
 import { watchHangUp } from './hang-up-signal.js';
@@ -32,6 +31,10 @@ import { metricsFromPrimary } from './metrics/cluster-metrics.js';
 import { combineObservers } from '../runs/combine-observers.js';
 import { runTracer } from './tracing/run-tracer.js';
 import { traceRequests } from './tracing/trace-requests.js';
+import { KeyAuth } from './key-auth.js';
+import type { ApiKeyRecord } from '../store/key-store.js';
+import { adminKeyRoutes } from './routes/admin-keys.js';
+import { usageRoutes } from './routes/usage.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -41,6 +44,10 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Opaque id of the caller's API key; the owner of the sessions it creates. */
     owner: string;
+    /** Whether the caller used ADMIN_API_KEY. */
+    admin: boolean;
+    /** The caller's managed key (POST /admin/keys), as read for this request; null for other keys. */
+    managedKey: ApiKeyRecord | null;
   }
 }
 
@@ -52,6 +59,8 @@ export interface AppOptions {
   runOptions?: RunServiceOptions;
   /** Keys accepted in `X-API-Key`. At least one. */
   apiKeys: readonly string[];
+  /** ADMIN_API_KEY: manages keys (`/admin/keys`), sees every key's usage, and is a valid key for every route. */
+  adminKey?: string | undefined;
   /** Allowed browser origins, or ['*']. Empty (the default) allows no cross-origin calls. */
   corsOrigins?: readonly string[];
   heartbeatMs?: number;
@@ -94,7 +103,6 @@ export interface App {
 export async function buildApp(options: AppOptions): Promise<App> {
   const { agent, store, corsOrigins = [], heartbeatMs = 15_000, rateLimitPerMinute = 0, version = '0.0.0' } = options;
   if (options.apiKeys.length === 0) throw new Error('buildApp: apiKeys must list at least one key');
-  const keys = new ApiKeys(options.apiKeys);
 
   const app = Fastify({
     logger: options.logger ?? false,
@@ -139,6 +147,9 @@ export async function buildApp(options: AppOptions): Promise<App> {
   countRequests(app, metrics);
 
   app.decorateRequest('owner', '');
+  app.decorateRequest('admin', false);
+  app.decorateRequest('managedKey', null);
+  const keys = new KeyAuth(options.apiKeys, options.adminKey, store, (err) => app.log.error({ err }, "could not record a key's last use"));
   let closing = false;
   app.addHook('preClose', async () => {
     closing = true;
@@ -176,9 +187,13 @@ export async function buildApp(options: AppOptions): Promise<App> {
     const header = request.headers['x-api-key'];
     const bearer = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')?.[1];
     const key = typeof header === 'string' ? header : bearer;
-    const owner = keys.authenticate(key);
-    if (owner) request.owner = owner;
-    else {
+    const caller = await keys.authenticate(key);
+    if (caller === 'revoked') refusals.set(request, `The ${header ? 'X-API-Key header' : 'Authorization bearer'} key has been revoked`);
+    else if (caller) {
+      request.owner = caller.owner;
+      request.admin = caller.admin;
+      if (caller.managed) request.managedKey = caller.managed;
+    } else {
       refusals.set(
         request,
         header
@@ -190,19 +205,20 @@ export async function buildApp(options: AppOptions): Promise<App> {
     }
   });
 
-  if (rateLimitPerMinute > 0) {
-    await app.register(rateLimit, {
-      max: rateLimitPerMinute,
-      timeWindow: 60_000,
-      keyGenerator: (request) => (request.owner ? `key:${request.owner}` : `ip:${request.ip}`),
-      onExceeded: () => metrics.rateLimited(),
-      allowList: (request) => Boolean(request.routeOptions.config.public),
-      errorResponseBuilder: (_request, context) =>
-        new ApiError('rate_limited', `Rate limit of ${context.max} requests per minute exceeded; retry in ${Math.ceil(context.ttl / 1000)} s`),
-      // While Redis is down requests go unlimited rather than failing: most routes do not need it.
-      ...(options.redis ? { redis: options.redis, nameSpace: 'agent-api:rate-limit:', skipOnError: true } : {}),
-    });
-  }
+  // Registered even when RATE_LIMIT_PER_MINUTE is 0: a managed key may carry its own limit.
+  // A key's own limit wins; requests with no limit to apply pass through the allow list.
+  const limitOf = (request: FastifyRequest): number => request.managedKey?.rate_limit_per_minute ?? rateLimitPerMinute;
+  await app.register(rateLimit, {
+    max: limitOf,
+    timeWindow: 60_000,
+    keyGenerator: (request) => (request.owner ? `key:${request.owner}` : `ip:${request.ip}`),
+    onExceeded: () => metrics.rateLimited(),
+    allowList: (request) => Boolean(request.routeOptions.config.public) || limitOf(request) === 0,
+    errorResponseBuilder: (_request, context) =>
+      new ApiError('rate_limited', `Rate limit of ${context.max} requests per minute exceeded; retry in ${Math.ceil(context.ttl / 1000)} s`),
+    // While Redis is down requests go unlimited rather than failing: most routes do not need it.
+    ...(options.redis ? { redis: options.redis, nameSpace: 'agent-api:rate-limit:', skipOnError: true } : {}),
+  });
 
   // preParsing: after every onRequest hook (the rate limiter's are per route, so they run after
   // the global ones) and before the body is read.
@@ -215,7 +231,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
 
   const agents = agent instanceof AgentSet ? agent : AgentSet.of(agent);
   const observer = options.tracing ? combineObservers(metrics.runObserver, runTracer(options.tracing)) : metrics.runObserver;
-  const runs = new RunService(agents, store, app.log, { ...options.runOptions, observer });
+  const runs = new RunService(agents, store, app.log, { ...options.runOptions, observer, admit: (owner) => keys.admit(owner) });
   const registries = [processRegistry(), metrics.registry];
   await app.register(metricsRoutes, {
     token: options.metrics?.token,
@@ -228,6 +244,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
   await app.register(responsesRoutes, { agents, runs, heartbeatMs });
   await app.register(sessionRoutes, { store, runs });
   await app.register(uiChatRoutes, { runs, heartbeatMs });
+  await app.register(usageRoutes, { store });
+  await app.register(adminKeyRoutes, { store, enabled: keys.adminEnabled });
   await app.register(playgroundRoutes);
   return { app, runs };
 }

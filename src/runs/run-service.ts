@@ -79,6 +79,8 @@ export interface RunServiceOptions {
   followPollMs?: number;
   /** Told of every run of this process: its start, events and end (metrics). */
   observer?: RunObserver | undefined;
+  /** Asked before a run starts, before anything is stored or the model called; throws a RunError to refuse it (token budgets). */
+  admit?: ((owner: string) => Promise<void>) | undefined;
 }
 
 /** Why this process stopped a run; the run's error code, and the status it ends in. */
@@ -101,6 +103,11 @@ interface LocalRun {
 
 const TITLE_LENGTH = 80;
 const ZERO_USAGE: Usage = { input_tokens: 0, output_tokens: 0, total_tokens: 0 };
+const addUsage = (a: Usage, b: Usage): Usage => ({
+  input_tokens: a.input_tokens + b.input_tokens,
+  output_tokens: a.output_tokens + b.output_tokens,
+  total_tokens: a.total_tokens + b.total_tokens,
+});
 /**
  * Events read from the store per query. Small, because a reader that has stopped reading holds its
  * page while it waits: a page of large events must not make a stalled reader expensive.
@@ -146,8 +153,9 @@ export class RunService {
   readonly agents: AgentSet;
   private readonly idleWaiters: Array<() => void> = [];
   private readonly timer: NodeJS.Timeout;
-  private readonly o: Required<Omit<RunServiceOptions, 'observer'>>;
+  private readonly o: Required<Omit<RunServiceOptions, 'observer' | 'admit'>>;
   private readonly observer: RunObserver | undefined;
+  private readonly admit: ((owner: string) => Promise<void>) | undefined;
   private lastRenew = Date.now();
   private lastSweep = 0;
   private lastPrune = 0;
@@ -162,8 +170,9 @@ export class RunService {
     options: RunServiceOptions = {},
   ) {
     this.agents = agents instanceof AgentSet ? agents : AgentSet.of(agents);
-    const { observer, ...timing } = options;
+    const { observer, admit, ...timing } = options;
     this.observer = observer;
+    this.admit = admit;
     this.o = {
       leaseMs: 15_000,
       renewMs: 5_000,
@@ -224,6 +233,7 @@ export class RunService {
 
   /** Checks everything that can refuse a run (so those are plain 4xx/5xx answers), then starts it. */
   async start(req: RunRequest): Promise<RunHandle> {
+    if (this.admit) await this.admit(req.owner);
     const name = req.agent ?? this.agents.defaultName;
     // A stored session named without an agent may be another agent's: the default is checked once that is known.
     const later = req.agent === undefined && req.history === undefined && req.sessionId !== undefined;
@@ -430,6 +440,8 @@ export class RunService {
     const transcript = new Transcript();
     let calls: Map<string, RunRecord['tool_calls'][number]> | undefined; // made at the first tool call
     let usage: Usage | null = null;
+    // What the model calls so far used, for the ledger when the run fails or is cancelled before its `finish`.
+    let spent = ZERO_USAGE;
     let status: RunOutcome['status'] = 'completed';
     let error: RunRecord['error'] = null;
     let finishReason: FinishReason = 'stop';
@@ -447,6 +459,7 @@ export class RunService {
       };
       for await (const event of agent.run(input)) {
         if (observer) observer.onEvent(watch, event);
+        if (event.type === 'step_finish') spent = addUsage(spent, event.usage);
         if (event.type === 'finish') {
           usage = event.usage;
           finishReason = event.finish_reason;
@@ -480,6 +493,7 @@ export class RunService {
       usage,
       finish_reason: finishReason,
       last,
+      spent: usage ?? spent,
     });
   }
 
@@ -488,11 +502,11 @@ export class RunService {
     run: LocalRun,
     req: RunRequest,
     onClientGone: () => void,
-    ending: Omit<RunOutcome, 'finished_at' | 'events_expire_at'> & { last: ChatMessage[] },
+    ending: Omit<RunOutcome, 'finished_at' | 'events_expire_at'> & { last: ChatMessage[]; spent: Usage },
   ): Promise<void> {
     const { log, sessionId } = run;
     const logger = req.log ?? this.logger;
-    const { last, ...ended } = ending;
+    const { last, spent, ...ended } = ending;
     let released = false;
     try {
       const finishedAt = Date.now();
@@ -528,9 +542,30 @@ export class RunService {
         await this.store
           .releaseSession(sessionId, run.owner, run.id)
           .catch((err: unknown) => logger.error({ err, sessionId }, 'could not release the session'));
+      // After the end is out, so the ledger costs the turn nothing; before the run is forgotten, so
+      // shutdown (whenIdle) waits for it.
+      await this.recordUsage(run, spent, logger);
       this.local.delete(run.id);
       if (this.local.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
       req.signal?.removeEventListener('abort', onClientGone);
+    }
+  }
+
+  /** Adds the run's tokens to the usage ledger (and its managed key's total); a failure is logged, never thrown. */
+  private async recordUsage(run: LocalRun, spent: Usage, logger: RunLogger): Promise<void> {
+    try {
+      await this.store.recordUsage({
+        run_id: run.id,
+        owner: run.owner,
+        session_id: run.sessionId,
+        agent: run.agent.name,
+        model: run.agent.modelName ?? null,
+        input_tokens: spent.input_tokens,
+        output_tokens: spent.output_tokens,
+        created_at: new Date().toISOString(),
+      });
+    } catch (err) {
+      logger.error({ err, runId: run.id }, 'could not record the run in the usage ledger');
     }
   }
 

@@ -7,6 +7,10 @@ import type { Database } from './schema.js';
 import { parseSessionCursor } from './session-cursor.js';
 import { sessionQueries, summaryColumns } from './session-queries.js';
 import type { MessageRecord, Store } from './store.js';
+import { keyByHashQuery, keyQueries } from './key-queries.js';
+import type { ApiKeyRecord, KeyStore, NewApiKey } from './key-store.js';
+import { usageQueries } from './usage-queries.js';
+import type { UsageQuery, UsageRecord, UsageRow, UsageStore, UsageTotals } from './usage-store.js';
 import { toRunRecord, toRunState } from './to-run-record.js';
 
 type SessionRow = Selectable<Database['sessions']>;
@@ -62,13 +66,15 @@ function toSummary(row: Pick<SessionRow, (typeof summaryColumns)[number]>, now: 
 }
 
 /** One implementation for SQLite and Postgres: every query here is portable SQL. */
-export class KyselyStore implements Store, RunStore {
+export class KyselyStore implements Store, RunStore, KeyStore, UsageStore {
   private readonly q: ReturnType<typeof sessionQueries>;
   private readonly r: ReturnType<typeof runQueries>;
+  private readonly keyByHashQ: ReturnType<typeof keyByHashQuery>;
 
   constructor(private readonly db: Kysely<Database>) {
     this.q = sessionQueries(db);
     this.r = runQueries(db);
+    this.keyByHashQ = keyByHashQuery(db);
   }
 
   /** Runs `work` on a view of this store whose every call is part of one transaction: one commit. */
@@ -354,6 +360,41 @@ export class KyselyStore implements Store, RunStore {
       for (const part of chunks(ids, IDS_PER_QUERY)) await tx.deleteFrom('run_events').where('run_id', 'in', part).execute();
       return ids;
     });
+  }
+
+  createKey(key: NewApiKey): Promise<ApiKeyRecord> {
+    return keyQueries.create(this.db, key);
+  }
+
+  keyByHash(keyHash: string): Promise<ApiKeyRecord | undefined> {
+    return this.keyByHashQ(this.db, keyHash);
+  }
+
+  getKey(id: string): Promise<ApiKeyRecord | undefined> {
+    return keyQueries.byId(this.db, id);
+  }
+
+  listKeys(): Promise<ApiKeyRecord[]> {
+    return keyQueries.list(this.db);
+  }
+
+  revokeKey(id: string, at: string): Promise<ApiKeyRecord | undefined> {
+    return this.inTransaction(async (tx) => {
+      await keyQueries.revoke(tx, id, at);
+      return keyQueries.byId(tx, id);
+    });
+  }
+
+  touchKey(id: string, at: string): Promise<void> {
+    return keyQueries.touch(this.db, id, at);
+  }
+
+  recordUsage(record: UsageRecord): Promise<void> {
+    return this.inTransaction((tx) => usageQueries.record(tx, record));
+  }
+
+  usage(query: UsageQuery): Promise<{ rows: UsageRow[]; total: UsageTotals }> {
+    return usageQueries.report(this.db, query);
   }
 
   async ping(): Promise<void> {

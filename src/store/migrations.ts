@@ -337,6 +337,45 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('sessions').dropColumn('agent').execute();
     },
   },
+  // Managed keys and the usage ledger (issue 12). Keys are found by their hash on every request
+  // that carries one, so it is unique (and indexed); the ledger is read by owner or key and time.
+  '006_keys_and_usage': {
+    up: (outer: Kysely<unknown>) =>
+      atomically(outer, async (db) => {
+        await db.schema
+          .createTable('api_keys')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('key_hash', 'text', (c) => c.notNull().unique())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('last_used_at', 'text')
+          .addColumn('revoked_at', 'text')
+          .addColumn('rate_limit_per_minute', 'integer')
+          .addColumn('token_budget', 'bigint')
+          .addColumn('tokens_used', 'bigint', (c) => c.notNull().defaultTo(0))
+          .execute();
+        await db.schema
+          .createTable('usage_ledger')
+          .addColumn('run_id', 'text', (c) => c.primaryKey())
+          .addColumn('owner', 'text', (c) => c.notNull())
+          .addColumn('key_id', 'text')
+          .addColumn('session_id', 'text')
+          .addColumn('agent', 'text', (c) => c.notNull())
+          .addColumn('model', 'text')
+          .addColumn('input_tokens', 'integer', (c) => c.notNull())
+          .addColumn('output_tokens', 'integer', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('usage_owner_created').on('usage_ledger').columns(['owner', 'created_at']).execute();
+        await db.schema.createIndex('usage_key_created').on('usage_ledger').columns(['key_id', 'created_at']).execute();
+        await db.schema.createIndex('usage_created').on('usage_ledger').column('created_at').execute();
+      }),
+    down: (outer: Kysely<unknown>) =>
+      atomically(outer, async (db) => {
+        await db.schema.dropTable('usage_ledger').execute();
+        await db.schema.dropTable('api_keys').execute();
+      }),
+  },
 };
 
 function migrator(db: Kysely<unknown>): Migrator {

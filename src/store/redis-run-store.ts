@@ -7,6 +7,8 @@ import { BlockingConnections } from './blocking-connections.js';
 import type { LoggedEvent, NewRun, RunOutcome, RunRecord, RunSignals, RunState } from './run-store.js';
 import type { Database } from './schema.js';
 import type { Storage } from './storage.js';
+import type { ApiKeyRecord, NewApiKey } from './key-store.js';
+import type { UsageQuery, UsageRecord, UsageRow, UsageTotals } from './usage-store.js';
 import type { MessageRecord } from './store.js';
 import { abortableSleep as sleep } from '../core/abortable-sleep.js';
 
@@ -185,6 +187,40 @@ export class RedisRunStore implements Storage, RunSignals {
 
   sessionClaim(sessionId: string, owner: string): Promise<{ token: string; until: number } | undefined> {
     return this.sql.sessionClaim(sessionId, owner);
+  }
+
+  // Managed keys and the usage ledger: the SQL store's.
+
+  createKey(key: NewApiKey): Promise<ApiKeyRecord> {
+    return this.sql.createKey(key);
+  }
+
+  keyByHash(keyHash: string): Promise<ApiKeyRecord | undefined> {
+    return this.sql.keyByHash(keyHash);
+  }
+
+  getKey(id: string): Promise<ApiKeyRecord | undefined> {
+    return this.sql.getKey(id);
+  }
+
+  listKeys(): Promise<ApiKeyRecord[]> {
+    return this.sql.listKeys();
+  }
+
+  revokeKey(id: string, at: string): Promise<ApiKeyRecord | undefined> {
+    return this.sql.revokeKey(id, at);
+  }
+
+  touchKey(id: string, at: string): Promise<void> {
+    return this.sql.touchKey(id, at);
+  }
+
+  recordUsage(record: UsageRecord): Promise<void> {
+    return this.sql.recordUsage(record);
+  }
+
+  usage(query: UsageQuery): Promise<{ rows: UsageRow[]; total: UsageTotals }> {
+    return this.sql.usage(query);
   }
 
   // The run registry: the SQL store's, plus the stream's life (created, expiring).

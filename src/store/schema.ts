@@ -64,4 +64,29 @@ export interface Database {
     last_seq: number;
     data: string;
   };
+  /** Managed API keys (migration 006): the key's hash, never the key. */
+  api_keys: {
+    id: string;
+    name: string;
+    key_hash: string;
+    created_at: string;
+    last_used_at: string | null;
+    revoked_at: string | null;
+    rate_limit_per_minute: number | null;
+    /** BIGINT: a string from node-postgres, as for the epoch columns. */
+    token_budget: ColumnType<number | string | null, number | null, number | null>;
+    tokens_used: ColumnType<number | string, number | undefined, number>;
+  };
+  /** The usage ledger (migration 006): one row per run. */
+  usage_ledger: {
+    run_id: string;
+    owner: string;
+    key_id: string | null;
+    session_id: string | null;
+    agent: string;
+    model: string | null;
+    input_tokens: number;
+    output_tokens: number;
+    created_at: string;
+  };
 }
