@@ -67,6 +67,8 @@ const schema = z.object({
   RUN_EVENTS_TTL_S: intIn(1, 30 * 24 * 3600).default(600),
   RUN_LEASE_MS: intIn(1000, 3_600_000).default(15_000),
   METRICS_TOKEN: z.string().trim().min(1).optional(),
+  BODY_TIMEOUT_MS: intIn(100, 3_600_000).default(30_000),
+  DATA_DIR: z.string().trim().min(1).default('./data'),
 });
 
 export type Config = z.output<typeof schema>;

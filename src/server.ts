@@ -118,6 +118,7 @@ export async function createAgentServer(options: AgentServerOptions = {}): Promi
     corsOrigins: config.CORS_ORIGINS,
     heartbeatMs: config.SSE_HEARTBEAT_MS,
     bodyLimit: config.BODY_LIMIT_BYTES,
+    bodyTimeoutMs: config.BODY_TIMEOUT_MS,
     rateLimitPerMinute: config.RATE_LIMIT_PER_MINUTE,
     ...(redis ? { redis } : {}),
     runOptions: {

@@ -9,6 +9,7 @@ import type { Agent } from '../agent/agent.js';
 import { AgentSet } from '../agent/agent-set.js';
 import { ApiKeys } from './api-keys.js';
 import { registerDocs } from './docs.js';
+import { clientErrorHandler, cutShortAnswer } from './client-error-handler.js';
 import { frameworkErrorHandler, registerErrorHandlers } from './error-handler.js';
 import { watchHangUp } from './hang-up-signal.js';
 import { LazyChildLogger } from './lazy-child-logger.js';
@@ -29,6 +30,7 @@ import { Metrics } from './metrics/metrics.js';
 import { metricsRoutes } from './metrics/metrics-routes.js';
 import { processRegistry } from './metrics/process-registry.js';
 import { metricsFromPrimary } from './metrics/cluster-metrics.js';
+import { answeredError } from './to-api-error.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -53,6 +55,8 @@ export interface AppOptions {
   corsOrigins?: readonly string[];
   heartbeatMs?: number;
   bodyLimit?: number;
+  /** A request must arrive whole (headers and body) within this, or it is answered 408 and its connection closed (BODY_TIMEOUT_MS). */
+  bodyTimeoutMs?: number;
   /** Requests per minute per API key (per client IP before authentication); 0 turns limiting off. */
   rateLimitPerMinute?: number;
   /** Counts rate limits here, shared by every worker and replica using it; without it each worker counts its own. */
@@ -67,10 +71,20 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 const logged = new WeakSet<FastifyRequest>();
 
+/** One line per request; a 5xx is a warning (an internal error also has its own line, with the stack). */
 function logRequest(request: FastifyRequest, reply: FastifyReply, status = reply.statusCode): void {
   if (logged.has(request)) return;
   logged.add(request);
-  request.log.info({ method: request.method, path: request.url.split('?')[0], status, duration_ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request');
+  const cut = cutShortAnswer(reply.raw);
+  const line = {
+    method: request.method,
+    path: request.url.split('?')[0],
+    status: cut?.status ?? status,
+    duration_ms: Math.round(reply.elapsedTime * 100) / 100,
+    ...(cut ? { code: cut.code } : answeredError(request)),
+  };
+  if (status >= 500) request.log.warn(line, 'request');
+  else request.log.info(line, 'request');
 }
 
 function logHungUp(reply: FastifyReply): void {
@@ -87,6 +101,9 @@ export async function buildApp(options: AppOptions): Promise<App> {
   const { agent, store, corsOrigins = [], heartbeatMs = 15_000, rateLimitPerMinute = 0, version = '0.0.0' } = options;
   if (options.apiKeys.length === 0) throw new Error('buildApp: apiKeys must list at least one key');
   const keys = new ApiKeys(options.apiKeys);
+  // Before the app: requests refused before any hook are counted too.
+  const metrics = new Metrics();
+  const bodyTimeoutMs = options.bodyTimeoutMs ?? 30_000;
 
   const app = Fastify({
     logger: options.logger ?? false,
@@ -107,8 +124,19 @@ export async function buildApp(options: AppOptions): Promise<App> {
     routerOptions: { maxParamLength: 1024 },
     frameworkErrors: (error, request, reply) => {
       frameworkErrorHandler(error, request, reply);
-      logRequest(request, reply); // no hooks run for these, so the request line is written here
+      logRequest(request, reply); // no hooks run for these, so the request line and the count are made here
+      metrics.request(undefined, request.method, reply.statusCode, reply.elapsedTime / 1000);
     },
+    // A body that trickles in or stops must not hold a connection for Node's default 5 minutes (300
+    // such connections stayed open 400 s). Node checks every connectionsCheckingInterval (30 s by
+    // default, longer than a short timeout), so a request ends within BODY_TIMEOUT_MS and a quarter.
+    requestTimeout: bodyTimeoutMs,
+    http: {
+      requestTimeout: bodyTimeoutMs,
+      headersTimeout: Math.min(60_000, bodyTimeoutMs),
+      connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.round(bodyTimeoutMs / 4))),
+    },
+    clientErrorHandler: clientErrorHandler({ countUnmatched: (status) => metrics.request(undefined, 'unknown', status, 0) }),
   });
   // Bodies are JSON only: without this Fastify parses text/plain into a string (a 400, not a 415).
   app.removeContentTypeParser('text/plain');
@@ -126,7 +154,6 @@ export async function buildApp(options: AppOptions): Promise<App> {
   registerErrorHandlers(app);
 
   // First of the hooks, so requests the others refuse (shutting down, unauthorized) are counted too.
-  const metrics = new Metrics();
   countRequests(app, metrics);
 
   app.decorateRequest('owner', '');
