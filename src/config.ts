@@ -20,6 +20,13 @@ const list = z.string().transform((s) =>
     .filter((p) => p.length > 0),
 );
 
+/** A browser origin as the Origin header carries it: http(s)://host[:port], nothing after. */
+function isOrigin(value: string): boolean {
+  if (!URL.canParse(value)) return false;
+  const url = new URL(value);
+  return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === value;
+}
+
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const schema = z.object({
@@ -27,7 +34,12 @@ const schema = z.object({
   HOST: z.string().trim().min(1).default('0.0.0.0'),
   LOG_LEVEL: z.enum(logLevels).default('info'),
   VALID_API_KEYS: list.optional(),
-  CORS_ORIGINS: list.default([]),
+  CORS_ORIGINS: list
+    .superRefine((origins, ctx) => {
+      const bad = origins.find((o) => o !== '*' && !isOrigin(o));
+      if (bad !== undefined) ctx.addIssue({ code: 'custom', message: `'${bad}' is not an origin (scheme://host[:port], no path, or *)` });
+    })
+    .default([]),
   LLM_PROVIDER: z.enum(CHAT_MODEL_PROVIDERS, { error: `must be one of ${CHAT_MODEL_PROVIDERS.join(', ')}` }).default('openai-compatible'),
   LLM_BASE_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
   LLM_API_KEY: z.string().optional(),
@@ -96,6 +108,12 @@ export function loadConfig(env: Env = process.env): Config {
   const config = parsed.data;
   if (config.VALID_API_KEYS?.length === 0) {
     throw new ConfigError('Invalid configuration:\n  VALID_API_KEYS: lists no key (comma-separated keys expected)');
+  }
+  // Half a model setting is a mistake, not an unconfigured start (AGENTS_FILE's agents name their own models).
+  if (config.LLM_BASE_URL && !config.LLM_MODEL && !config.AGENTS_FILE) {
+    throw new ConfigError(
+      'Invalid configuration:\n  LLM_MODEL: must be set when LLM_BASE_URL is (the model name at that endpoint, e.g. gpt-4o-mini or qwen2.5)',
+    );
   }
   const location = parseDatabaseUrl(config.DATABASE_URL);
   if (config.WORKERS > 1 && location?.kind === 'sqlite' && location.path === ':memory:') {

@@ -3,6 +3,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { ConfigError, loadConfig, loadDotEnv, type Config } from './config.js';
 import type { AddressInfo } from 'node:net';
 import { firstRunKey, type KeyOrigin } from './first-run-key.js';
+import { listenError } from './listen-error.js';
 import { createAgentServer } from './server.js';
 import { displayUrl, startBanner } from './start-banner.js';
 import { VERSION } from './version.js';
@@ -33,7 +34,11 @@ async function runServer(config: Config, migrate: boolean, keys?: KeyOrigin): Pr
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
-  await server.listen();
+  try {
+    await server.listen();
+  } catch (err) {
+    throw listenError(err, config) ?? err;
+  }
   if (keys) printBanner(config, (server.app.server.address() as AddressInfo).port, keys);
 }
 
