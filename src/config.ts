@@ -34,6 +34,12 @@ const otlpProtocol = z
   .trim()
   .refine((p) => p !== 'grpc', "grpc is not supported: use http/protobuf (the default) or http/json, the collector's port 4318")
   .pipe(z.enum(['http/protobuf', 'http/json'], { error: 'must be http/protobuf or http/json' }));
+/** A browser origin as the Origin header carries it: http(s)://host[:port], nothing after. */
+function isOrigin(value: string): boolean {
+  if (!URL.canParse(value)) return false;
+  const url = new URL(value);
+  return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === value;
+}
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -42,7 +48,12 @@ const schema = z.object({
   HOST: z.string().trim().min(1).default('0.0.0.0'),
   LOG_LEVEL: z.enum(logLevels).default('info'),
   VALID_API_KEYS: list.optional(),
-  CORS_ORIGINS: list.default([]),
+  CORS_ORIGINS: list
+    .superRefine((origins, ctx) => {
+      const bad = origins.find((o) => o !== '*' && !isOrigin(o));
+      if (bad !== undefined) ctx.addIssue({ code: 'custom', message: `'${bad}' is not an origin (scheme://host[:port], no path, or *)` });
+    })
+    .default([]),
   LLM_PROVIDER: z.enum(CHAT_MODEL_PROVIDERS, { error: `must be one of ${CHAT_MODEL_PROVIDERS.join(', ')}` }).default('openai-compatible'),
   LLM_BASE_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
   LLM_API_KEY: z.string().optional(),
@@ -92,6 +103,8 @@ const schema = z.object({
   OTEL_SDK_DISABLED: flag.default(false),
   OTEL_RECORD_CONTENT: flag.default(false),
   ADMIN_API_KEY: z.string().trim().min(16, 'must be at least 16 characters (generate one: openssl rand -base64 24)').optional(),
+  BODY_TIMEOUT_MS: intIn(100, 3_600_000).default(30_000),
+  DATA_DIR: z.string().trim().min(1).default('./data'),
 });
 
 export type Config = z.output<typeof schema>;
@@ -122,6 +135,12 @@ export function loadConfig(env: Env = process.env): Config {
   }
   if (config.ADMIN_API_KEY !== undefined && config.VALID_API_KEYS?.includes(config.ADMIN_API_KEY)) {
     throw new ConfigError('Invalid configuration:\n  ADMIN_API_KEY: is also in VALID_API_KEYS; the admin key must be a key of its own');
+  }
+  // Half a model setting is a mistake, not an unconfigured start (AGENTS_FILE's agents name their own models).
+  if (config.LLM_BASE_URL && !config.LLM_MODEL && !config.AGENTS_FILE) {
+    throw new ConfigError(
+      'Invalid configuration:\n  LLM_MODEL: must be set when LLM_BASE_URL is (the model name at that endpoint, e.g. gpt-4o-mini or qwen2.5)',
+    );
   }
   const location = parseDatabaseUrl(config.DATABASE_URL);
   if (config.WORKERS > 1 && location?.kind === 'sqlite' && location.path === ':memory:') {

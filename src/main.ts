@@ -1,7 +1,12 @@
 #!/usr/bin/env node
 import cluster, { type Worker } from 'node:cluster';
 import { ConfigError, loadConfig, loadDotEnv, type Config } from './config.js';
-import { createAgentServer, ensureApiKeys } from './server.js';
+import type { AddressInfo } from 'node:net';
+import { firstRunKey, type KeyOrigin } from './first-run-key.js';
+import { listenError } from './listen-error.js';
+import { createAgentServer } from './server.js';
+import { displayUrl, startBanner } from './start-banner.js';
+import { VERSION } from './version.js';
 import { openConfiguredStore } from './open-configured-store.js';
 import { readAgentsFile } from './agents-file.js';
 import { answerWorkerMetrics } from './http/metrics/cluster-metrics.js';
@@ -11,7 +16,11 @@ function fail(err: unknown): never {
   process.exit(1);
 }
 
-async function runServer(config: Config, migrate: boolean): Promise<void> {
+function printBanner(config: Config, port: number, keys: KeyOrigin): void {
+  process.stderr.write(startBanner(VERSION, displayUrl(config.HOST, port), keys));
+}
+
+async function runServer(config: Config, migrate: boolean, keys?: KeyOrigin): Promise<void> {
   const server = await createAgentServer({ config, migrate, metricsFromPrimary: cluster.isWorker });
   const stop = (signal: string) => {
     server.app.log.info({ signal }, 'shutting down');
@@ -25,10 +34,15 @@ async function runServer(config: Config, migrate: boolean): Promise<void> {
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
-  await server.listen();
+  try {
+    await server.listen();
+  } catch (err) {
+    throw listenError(err, config) ?? err;
+  }
+  if (keys) printBanner(config, (server.app.server.address() as AddressInfo).port, keys);
 }
 
-async function runPrimary(config: Config): Promise<void> {
+async function runPrimary(config: Config, keys: KeyOrigin): Promise<void> {
   // A bad AGENTS_FILE stops the start here, once, rather than in every worker over and over.
   if (config.AGENTS_FILE) readAgentsFile(config.AGENTS_FILE);
   // Migrate once here so workers never race each other on the schema; opening the store also
@@ -48,7 +62,11 @@ async function runPrimary(config: Config): Promise<void> {
     cluster.fork();
   };
   for (let i = 0; i < config.WORKERS; i++) fork();
-  cluster.on('listening', (worker) => {
+  let announced = false;
+  cluster.on('listening', (worker, address) => {
+    // Once, when the first worker listens: the workers share the port and the key.
+    if (!announced) printBanner(config, address.port, keys);
+    announced = true;
     listened.add(worker);
     failedStarts = 0;
   });
@@ -87,10 +105,10 @@ async function runPrimary(config: Config): Promise<void> {
 async function main(): Promise<void> {
   loadDotEnv();
   const config = loadConfig();
-  // The primary generates any missing key before forking; workers inherit it through the environment.
-  if (cluster.isPrimary) ensureApiKeys(config);
-  if (cluster.isPrimary && config.WORKERS > 1) await runPrimary(config);
-  else await runServer(config, cluster.isPrimary);
+  // The primary settles any missing key before forking; workers inherit it through the environment.
+  const keys = cluster.isPrimary ? firstRunKey(config) : undefined;
+  if (keys && config.WORKERS > 1) await runPrimary(config, keys);
+  else await runServer(config, cluster.isPrimary, keys);
 }
 
 main().catch(fail);

@@ -6,7 +6,7 @@ import { AgentSet } from './agent/agent-set.js';
 import { createFileAgents, defaultFirst, readAgentsFile } from './agents-file.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createDefaultAgent } from './default-agent.js';
-import { generateApiKey } from './http/api-keys.js';
+import { firstRunKey } from './first-run-key.js';
 import { buildApp } from './http/app.js';
 import { traceLogFields } from './http/tracing/trace-log-fields.js';
 import { AGENT_NAME_PATTERN } from './http/schemas.js';
@@ -15,6 +15,7 @@ import { openRedis, RedisUnreachableError } from './store/open-redis.js';
 import { RedisRunStore } from './store/redis-run-store.js';
 import type { Storage } from './store/storage.js';
 import { startTracing, type Tracing } from './telemetry/start-tracing.js';
+import { keyLines } from './start-banner.js';
 import { VERSION } from './version.js';
 
 export interface AgentServerOptions {
@@ -55,27 +56,14 @@ export interface AgentServer {
 }
 
 /**
- * Without VALID_API_KEYS, generates one strong key, prints it once to stderr and puts it in the
- * environment (so forked workers share it). Returns the keys in force.
+ * Without VALID_API_KEYS, the key kept in DATA_DIR/api-key (generated and written there on the
+ * first start), also put in the environment so forked workers share it. Returns the keys in force.
+ * The `agent-api` command settles the key itself, for its start banner; an embedding app is told here.
  */
 export function ensureApiKeys(config: Config): string[] {
-  if (config.VALID_API_KEYS) return config.VALID_API_KEYS;
-  const key = generateApiKey();
-  process.env['VALID_API_KEYS'] = key;
-  config.VALID_API_KEYS = [key];
-  process.stderr.write(
-    [
-      '',
-      'VALID_API_KEYS is not set, so this run generated an API key:',
-      '',
-      `    ${key}`,
-      '',
-      'Send it as the X-API-Key header. It changes on every start (and sessions created with it',
-      'become unreachable): set VALID_API_KEYS=key1,key2 in the environment or in .env to keep your own.',
-      '',
-    ].join('\n'),
-  );
-  return config.VALID_API_KEYS;
+  const origin = firstRunKey(config);
+  if (origin.kind !== 'configured') process.stderr.write(`${keyLines(origin).join('\n')}\n`);
+  return config.VALID_API_KEYS ?? [];
 }
 
 /** An unreachable REDIS_URL is an environment problem: reported like a bad setting, without a stack. */
@@ -146,6 +134,7 @@ async function serve(options: AgentServerOptions, config: Config, agent: Agent |
     corsOrigins: config.CORS_ORIGINS,
     heartbeatMs: config.SSE_HEARTBEAT_MS,
     bodyLimit: config.BODY_LIMIT_BYTES,
+    bodyTimeoutMs: config.BODY_TIMEOUT_MS,
     rateLimitPerMinute: config.RATE_LIMIT_PER_MINUTE,
     ...(redis ? { redis } : {}),
     runOptions: {

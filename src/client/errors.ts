@@ -77,6 +77,7 @@ const classByCode = {
   session_busy: SessionBusyError,
   run_not_found: NotFoundError,
   model_not_found: NotFoundError,
+  request_timeout: AgentApiError,
   session_agent_mismatch: AgentApiError,
   cancelled: AgentApiError,
   run_events_expired: RunEventsExpiredError,

@@ -25,6 +25,7 @@ export const errorRegistry = {
   run_not_found: { status: 404, message: 'No such run' },
   model_not_found: { status: 404, message: 'No such model: GET /v1/models lists the agents served here', openai: 'model_not_found' },
   key_not_found: { status: 404, message: 'No such API key' },
+  request_timeout: { status: 408, message: 'The request did not arrive in time (BODY_TIMEOUT_MS); the connection is closed' },
   session_busy: { status: 409, message: 'This session is answering another message; retry when that run has finished' },
   session_agent_mismatch: { status: 409, message: 'This session belongs to another agent' },
   cancelled: { status: 409, message: 'The run was cancelled' },

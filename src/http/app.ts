@@ -8,6 +8,7 @@ import { Registry } from 'prom-client';
 import type { Agent } from '../agent/agent.js';
 import { AgentSet } from '../agent/agent-set.js';
 import { registerDocs } from './docs.js';
+import { clientErrorHandler, cutShortAnswer } from './client-error-handler.js';
 import { frameworkErrorHandler, registerErrorHandlers } from './error-handler.js';
 import { watchHangUp } from './hang-up-signal.js';
 import { LazyChildLogger } from './lazy-child-logger.js';
@@ -35,6 +36,7 @@ import { KeyAuth } from './key-auth.js';
 import type { ApiKeyRecord } from '../store/key-store.js';
 import { adminKeyRoutes } from './routes/admin-keys.js';
 import { usageRoutes } from './routes/usage.js';
+import { answeredError } from './to-api-error.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -65,6 +67,8 @@ export interface AppOptions {
   corsOrigins?: readonly string[];
   heartbeatMs?: number;
   bodyLimit?: number;
+  /** A request must arrive whole (headers and body) within this, or it is answered 408 and its connection closed (BODY_TIMEOUT_MS). */
+  bodyTimeoutMs?: number;
   /** Requests per minute per API key (per client IP before authentication); 0 turns limiting off. */
   rateLimitPerMinute?: number;
   /** Counts rate limits here, shared by every worker and replica using it; without it each worker counts its own. */
@@ -84,10 +88,20 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 const logged = new WeakSet<FastifyRequest>();
 
+/** One line per request; a 5xx is a warning (an internal error also has its own line, with the stack). */
 function logRequest(request: FastifyRequest, reply: FastifyReply, status = reply.statusCode): void {
   if (logged.has(request)) return;
   logged.add(request);
-  request.log.info({ method: request.method, path: request.url.split('?')[0], status, duration_ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request');
+  const cut = cutShortAnswer(reply.raw);
+  const line = {
+    method: request.method,
+    path: request.url.split('?')[0],
+    status: cut?.status ?? status,
+    duration_ms: Math.round(reply.elapsedTime * 100) / 100,
+    ...(cut ? { code: cut.code } : answeredError(request)),
+  };
+  if (status >= 500) request.log.warn(line, 'request');
+  else request.log.info(line, 'request');
 }
 
 function logHungUp(reply: FastifyReply): void {
@@ -103,6 +117,9 @@ export interface App {
 export async function buildApp(options: AppOptions): Promise<App> {
   const { agent, store, corsOrigins = [], heartbeatMs = 15_000, rateLimitPerMinute = 0, version = '0.0.0' } = options;
   if (options.apiKeys.length === 0) throw new Error('buildApp: apiKeys must list at least one key');
+  // Before the app: requests refused before any hook are counted too.
+  const metrics = new Metrics();
+  const bodyTimeoutMs = options.bodyTimeoutMs ?? 30_000;
 
   const app = Fastify({
     logger: options.logger ?? false,
@@ -123,8 +140,19 @@ export async function buildApp(options: AppOptions): Promise<App> {
     routerOptions: { maxParamLength: 1024 },
     frameworkErrors: (error, request, reply) => {
       frameworkErrorHandler(error, request, reply);
-      logRequest(request, reply); // no hooks run for these, so the request line is written here
+      logRequest(request, reply); // no hooks run for these, so the request line and the count are made here
+      metrics.request(undefined, request.method, reply.statusCode, reply.elapsedTime / 1000);
     },
+    // A body that trickles in or stops must not hold a connection for Node's default 5 minutes (300
+    // such connections stayed open 400 s). Node checks every connectionsCheckingInterval (30 s by
+    // default, longer than a short timeout), so a request ends within BODY_TIMEOUT_MS and a quarter.
+    requestTimeout: bodyTimeoutMs,
+    http: {
+      requestTimeout: bodyTimeoutMs,
+      headersTimeout: Math.min(60_000, bodyTimeoutMs),
+      connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.round(bodyTimeoutMs / 4))),
+    },
+    clientErrorHandler: clientErrorHandler({ countUnmatched: (status) => metrics.request(undefined, 'unknown', status, 0) }),
   });
   // Bodies are JSON only: without this Fastify parses text/plain into a string (a 400, not a 415).
   app.removeContentTypeParser('text/plain');
@@ -143,7 +171,6 @@ export async function buildApp(options: AppOptions): Promise<App> {
 
   // First of the hooks, so requests the others refuse (shutting down, unauthorized) are traced and counted too.
   if (options.tracing) traceRequests(app);
-  const metrics = new Metrics();
   countRequests(app, metrics);
 
   app.decorateRequest('owner', '');

@@ -14,18 +14,23 @@ function bodyFor(request: FastifyRequest, apiError: ApiError): unknown {
  */
 export function frameworkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const apiError = toApiError(error);
+  logApiError(request, apiError, error);
   void reply.header('x-request-id', request.id).headers(apiError.headers).status(apiError.status).send(bodyFor(request, apiError));
 }
+
+const notFound = (request: FastifyRequest) => new ApiError('route_not_found', `No route ${request.method} ${request.url.split('?')[0]}`);
 
 /** The global handlers; the OpenAI-compatible routes set their own error handler in their plugin. */
 export function registerErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((error, request, reply) => {
-    const apiError = toApiError(error);
-    logApiError(request.log, apiError, error);
+    // A request no route matches is a 404 even when reading its body failed first (QUERY without Content-Type).
+    const apiError = request.is404 ? notFound(request) : toApiError(error);
+    logApiError(request, apiError, error);
     return reply.headers(apiError.headers).status(apiError.status).send(errorBody(apiError, request.id));
   });
   app.setNotFoundHandler((request, reply) => {
-    const apiError = new ApiError('route_not_found', `No route ${request.method} ${request.url.split('?')[0]}`);
+    const apiError = notFound(request);
+    logApiError(request, apiError, apiError);
     return reply.status(404).send(bodyFor(request, apiError));
   });
 }

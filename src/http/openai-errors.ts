@@ -61,6 +61,6 @@ export function isOpenAiPath(url: string): boolean {
 /** The error handler of the OpenAI routes: the global one's mapping and logging, OpenAI's body. */
 export function openAiErrorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const apiError = toApiError(error);
-  logApiError(request.log, apiError, error);
+  logApiError(request, apiError, error);
   return reply.headers(apiError.headers).status(apiError.status).send(openAiErrorBody(apiError));
 }

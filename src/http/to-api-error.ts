@@ -1,4 +1,4 @@
-import type { FastifyError } from 'fastify';
+import type { FastifyError, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { RunError } from '../runs/run-error.js';
 import { ApiError } from './errors.js';
@@ -29,15 +29,37 @@ export function toApiError(error: unknown): ApiError {
   }
   if (e.code === 'FST_ERR_BAD_URL') return new ApiError('validation_error', 'The URL is not valid (bad percent-encoding)');
   if (e.code === 'FST_ERR_MAX_PARAM_LENGTH') return new ApiError('validation_error', 'A path parameter is too long');
+  // A path that climbs out of a static folder (/docs/static/../..): as if there were no such file.
+  if (e.code === 'FST_STATIC_FORBIDDEN_PATH') return new ApiError('route_not_found');
+  // The body stream ended early: the client hung up mid-body, so no one reads this answer.
+  if (e.code === 'ECONNRESET' || e.code === 'ECONNABORTED' || e.code === 'ERR_STREAM_PREMATURE_CLOSE') {
+    return new ApiError('validation_error', 'The client closed the connection before the request body was complete');
+  }
+  // Any other refusal Fastify makes with a 4xx (a QUERY without Content-Type…) is the client's, not ours.
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500 && e.code?.startsWith('FST_')) {
+    return new ApiError('validation_error', e.message ?? undefined);
+  }
   return new ApiError('internal_error');
 }
 
-/** 5xx are logged (with the stack only when the cause is unknown); client errors are the client's business. */
-export function logApiError(
-  log: { error: (obj: object, msg: string) => void; warn: (obj: object, msg: string) => void },
-  apiError: ApiError,
-  error: unknown,
-): void {
-  if (apiError.status >= 500 && apiError.code === 'internal_error') log.error({ err: error }, 'unhandled error');
-  else if (apiError.status >= 500) log.warn({ code: apiError.code, err: error }, apiError.message);
+/**
+ * Only an unknown failure gets a line of its own, with its stack: that is what a stack is for.
+ * Every other error is told in the request's one line (its code, and for a 5xx the cause's
+ * message), see `answeredError`.
+ */
+export function logApiError(request: FastifyRequest, apiError: ApiError, error: unknown): void {
+  const cause = error === apiError ? apiError.cause : error;
+  answered.set(request, {
+    code: apiError.code,
+    // The cause of a known 5xx is the operator's clue (which upstream, which store); a 4xx's is the client's business.
+    ...(apiError.status >= 500 && cause instanceof Error ? { reason: cause.message } : {}),
+  });
+  if (apiError.code === 'internal_error') request.log.error({ err: error }, 'unhandled error');
+}
+
+const answered = new WeakMap<FastifyRequest, { code: string; reason?: string }>();
+
+/** The error a request was answered with, for its request line. */
+export function answeredError(request: FastifyRequest): { code: string; reason?: string } | undefined {
+  return answered.get(request);
 }

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { cutShortAnswer } from '../client-error-handler.js';
 import type { Metrics } from './metrics.js';
 
 const replies = new WeakMap<ServerResponse, { reply: FastifyReply; metrics: Metrics }>();
@@ -14,7 +15,7 @@ function closed(this: ServerResponse): void {
   if (!entry) return;
   replies.delete(this);
   const { reply, metrics } = entry;
-  const status = this.writableFinished || this.headersSent ? reply.statusCode : 499;
+  const status = cutShortAnswer(this)?.status ?? (this.writableFinished || this.headersSent ? reply.statusCode : 499);
   metrics.request(reply.request.routeOptions.url, reply.request.method, status, reply.elapsedTime / 1000);
 }
 

@@ -39,13 +39,19 @@ export const healthRoutes: FastifyPluginAsyncZod<{ agents: AgentSet; store: Stor
         });
         if (modelReason) reasons.push(agents.names.length > 1 ? `agent ${name}: model: ${modelReason}` : `model: ${modelReason}`);
       }
+      let pingFailure: unknown;
       try {
         await store.ping();
       } catch (err) {
-        app.log.warn({ err }, 'store ping failed');
+        pingFailure = err;
         reasons.push('store: the database did not answer');
       }
-      if (reasons.length > 0) throw new ApiError('not_ready', `Not ready: ${reasons.join('; ')}`, { reasons, agents: report });
+      if (reasons.length > 0) {
+        const notReady = new ApiError('not_ready', `Not ready: ${reasons.join('; ')}`, { reasons, agents: report });
+        // Why the store failed goes to the request's log line only (see logApiError), not to the public answer.
+        if (pingFailure !== undefined) notReady.cause = pingFailure;
+        throw notReady;
+      }
       return { status: 'ready' as const, agents: report };
     },
   );
