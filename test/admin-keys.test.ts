@@ -145,7 +145,7 @@ describe('managed keys', () => {
     const openai = await svc.request('/v1/chat/completions', { method: 'POST', key, json: { model: 'agent', messages: [{ role: 'user', content: 'x' }] } });
     assert.equal(openai.status, 429);
     const oa = (await openai.json()) as { error: { code: string; type: string } };
-    assert.deepEqual([oa.error.code, oa.error.type], ['insufficient_quota', 'rate_limit_error'], "OpenAI's own name for a used-up quota");
+    assert.deepEqual([oa.error.code, oa.error.type], ['budget_exceeded', 'insufficient_quota'], "our stable code, OpenAI's type for a used-up quota");
     assert.equal(svc.fake.requests.length, calls, 'the model was not called');
 
     assert.equal((await svc.request('/sessions', { key })).status, 200);

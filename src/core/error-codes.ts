@@ -34,7 +34,7 @@ export const errorRegistry = {
   unsupported_media_type: { status: 415, message: 'The request body must be application/json' },
   rate_limited: { status: 429, message: 'Too many requests; slow down', openai: 'rate_limit_exceeded' },
   upstream_rate_limited: { status: 429, message: 'The model provider is rate-limiting this service; retry later', openai: 'rate_limit_exceeded' },
-  budget_exceeded: { status: 429, message: 'This key has used its token budget; an admin can raise it or issue another key', openai: 'insufficient_quota' },
+  budget_exceeded: { status: 429, message: 'This key has used its token budget; an admin can raise it or issue another key' },
   internal_error: { status: 500, message: 'Internal server error; the request id identifies it in the logs' },
   upstream_error: { status: 502, message: 'The model provider failed' },
   not_ready: { status: 503, message: 'The service is not ready' },

@@ -14,7 +14,7 @@ export const OpenAiErrorBody = z
   .object({
     error: z.object({
       message: z.string(),
-      type: z.string().describe('invalid_request_error, rate_limit_error or server_error'),
+      type: z.string().describe('invalid_request_error, rate_limit_error, insufficient_quota or server_error'),
       code: z.string().nullable().describe('Stable machine-readable code (ours, but invalid_api_key and invalid_request_error as OpenAI names them)'),
       param: z.string().nullable(),
     }),
@@ -22,7 +22,10 @@ export const OpenAiErrorBody = z
   .describe('Error (OpenAI shape)');
 export type OpenAiErrorBody = z.output<typeof OpenAiErrorBody>;
 
-function typeOf(status: number): string {
+function typeOf(error: ApiError): string {
+  // OpenAI's type for a used-up quota; the code stays ours, as the issue and our other routes name it.
+  if (error.code === 'budget_exceeded') return 'insufficient_quota';
+  const status = error.status;
   if (status === 429) return 'rate_limit_error';
   return status >= 500 ? 'server_error' : 'invalid_request_error';
 }
@@ -38,7 +41,7 @@ function paramOf(details: unknown): string | null {
 
 export function openAiErrorBody(error: ApiError): OpenAiErrorBody {
   return {
-    error: { message: error.message, type: typeOf(error.status), code: errorSpec(error.code).openai ?? error.code, param: paramOf(error.details) },
+    error: { message: error.message, type: typeOf(error), code: errorSpec(error.code).openai ?? error.code, param: paramOf(error.details) },
   };
 }
 
