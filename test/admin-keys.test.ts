@@ -152,6 +152,52 @@ describe('managed keys', () => {
     assert.equal((await svc.request('/usage', { key })).status, 200);
   });
 
+  test('PATCH /admin/keys/{id}: a raised budget lets the key run again; null clears it; fields left out stay; bad bodies 400', async () => {
+    const { key, id } = await createKey(svc, { name: 'raise me', token_budget: 10, rate_limit_per_minute: 1000 });
+    svc.fake.enqueue({ text: 'spent', usage: { prompt_tokens: 10, completion_tokens: 2 } });
+    assert.equal((await svc.chat({ message: 'use it up' }, key)).status, 200);
+    await settled();
+    assert.equal((await svc.chat({ message: 'more' }, key)).status, 429, 'over the budget');
+
+    const patch = (json: unknown, target = id) => svc.request(`/admin/keys/${target}`, { method: 'PATCH', key: ADMIN, json });
+    const raised = await patch({ token_budget: 1000 });
+    assert.equal(raised.status, 200);
+    const record = (await raised.json()) as KeyJson;
+    assert.deepEqual(
+      [record.name, record.token_budget, record.rate_limit_per_minute, record.tokens_used],
+      ['raise me', 1000, 1000, 12],
+      'only the budget changed; the usage stays',
+    );
+    assert.ok(!('key' in record) && !('key_hash' in record));
+    svc.fake.enqueue({ text: 'again' });
+    assert.equal((await svc.chat({ message: 'more' }, key)).status, 200, 'the raised budget holds from the next request');
+    await settled();
+
+    const cleared = (await (await patch({ token_budget: null, name: 'renamed' })).json()) as KeyJson;
+    assert.deepEqual([cleared.name, cleared.token_budget], ['renamed', null]);
+
+    for (const [body, field] of [
+      [{}, ''],
+      [{ token_budget: 0 }, 'token_budget'],
+      [{ name: '' }, 'name'],
+      [{ colour: 'red' }, ''],
+    ] as const) {
+      const bad = await patch(body);
+      assert.equal(bad.status, 400, JSON.stringify(body));
+      const err = (await bad.json()) as ErrorJson;
+      assert.equal(err.error.code, 'validation_error');
+      if (field)
+        assert.ok(
+          err.error.details?.some((d) => d.field.includes(field)),
+          JSON.stringify(err),
+        );
+    }
+    const unknown = await patch({ name: 'x' }, 'key_nope');
+    assert.equal(unknown.status, 404);
+    assert.equal(((await unknown.json()) as ErrorJson).error.code, 'key_not_found');
+    assert.equal((await svc.request(`/admin/keys/${id}`, { method: 'PATCH', key, json: { token_budget: null } })).status, 403, 'not with the key itself');
+  });
+
   test("a key's rate_limit_per_minute applies to it alone (the service has none)", async () => {
     const { key } = await createKey(svc, { name: 'slow', rate_limit_per_minute: 2 });
     assert.equal((await svc.request('/sessions', { key })).status, 200);

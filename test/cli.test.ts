@@ -421,6 +421,13 @@ describe('agent-api keys', () => {
     assert.match(row!, new RegExp(`^${id}\\s+ci bot\\s+\\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}\\s+\\S+ \\S+\\s+30\\s+0\\s+5000\\s+-$`));
     assert.ok(!list.stdout().includes(key), 'the key is never listed');
 
+    const update = cli(['keys', 'update', id, '--token-budget', '9000', '--rate-limit', 'none', '--url', svc.url], { ADMIN_API_KEY: ADMIN });
+    assert.deepEqual(await update.exit(), { code: 0, signal: null }, update.stderr());
+    assert.match(update.stdout().split('\n')[1]!, new RegExp(`^${id}\\s+ci bot\\s+.*\\s+default\\s+0\\s+9000\\s+-$`), update.stdout());
+    const noChange = cli(['keys', 'update', id, '--url', svc.url, '--admin-key', ADMIN]);
+    assert.equal((await noChange.exit()).code, 2);
+    assert.match(noChange.stderr(), /keys update needs --name, --rate-limit or --token-budget/);
+
     const revoke = cli(['keys', 'revoke', id, '--url', svc.url], { ADMIN_API_KEY: ADMIN });
     assert.deepEqual(await revoke.exit(), { code: 0, signal: null }, revoke.stderr());
     assert.match(revoke.stdout(), new RegExp(`^revoked ${id} \\(ci bot\\) at \\d{4}-`));

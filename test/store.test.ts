@@ -961,6 +961,12 @@ function storeContract(name: string, locations: Locations): void {
       await store.touchKey(k.id, used);
       assert.equal((await store.getKey(k.id))?.last_used_at, used);
 
+      const changed = await store.updateKey(k.id, { token_budget: 10, name: 'team b' });
+      assert.deepEqual([changed?.name, changed?.token_budget, changed?.rate_limit_per_minute], ['team b', 10, 30], 'what is left out stays');
+      assert.equal((await store.updateKey(k.id, { token_budget: null, rate_limit_per_minute: null }))?.token_budget, null, 'null clears a limit');
+      assert.deepEqual(await store.updateKey(k.id, {}), await store.getKey(k.id), 'no change: the key as it is');
+      assert.equal(await store.updateKey('key_unknown', { name: 'x' }), undefined);
+
       const at = iso();
       const revoked = await store.revokeKey(k.id, at);
       assert.equal(revoked?.revoked_at, at);

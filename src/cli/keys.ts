@@ -4,8 +4,8 @@ import { describeCause, errorFromResponse, networkError } from '../client/errors
 import { describeError } from './describe-error.js';
 import { DEFAULT_URL, showUsage, UsageError } from './usage.js';
 
-type Subcommand = 'create' | 'list' | 'revoke';
-const SUBCOMMANDS: readonly string[] = ['create', 'list', 'revoke'] satisfies Subcommand[];
+type Subcommand = 'create' | 'list' | 'update' | 'revoke';
+const SUBCOMMANDS: readonly string[] = ['create', 'list', 'update', 'revoke'] satisfies Subcommand[];
 
 /** Exit codes beyond 0/1/2: scripts tell a wrong admin key from a wrong key id. */
 export const EXIT_NOT_ALLOWED = 3;
@@ -15,8 +15,9 @@ interface KeysOptions {
   url: string;
   adminKey: string;
   name?: string;
-  rateLimit?: number;
-  tokenBudget?: number;
+  /** null (`none` on the command line, for update): the limit is cleared. */
+  rateLimit?: number | null;
+  tokenBudget?: number | null;
   id?: string;
 }
 
@@ -26,12 +27,17 @@ function wholeNumber(flag: string, value: string | undefined): number | undefine
   return Number(value);
 }
 
+/** For `keys update`: `none` clears the limit. */
+function limitOrNone(flag: string, value: string | undefined): number | null | undefined {
+  return value === 'none' ? null : wholeNumber(flag, value);
+}
+
 /** Throws UsageError, or parseArgs' own ERR_PARSE_ARGS_* errors, for bad arguments. */
 export function parseKeys(args: string[]): { subcommand: Subcommand; options: KeysOptions } | 'help' {
   const [name, ...rest] = args;
   if (name === '--help' || name === '-h') return 'help';
-  if (name === undefined) throw new UsageError('keys needs a subcommand: create, list or revoke');
-  if (!SUBCOMMANDS.includes(name)) throw new UsageError(`unknown keys subcommand: ${name} (create, list or revoke)`);
+  if (name === undefined) throw new UsageError('keys needs a subcommand: create, list, update or revoke');
+  if (!SUBCOMMANDS.includes(name)) throw new UsageError(`unknown keys subcommand: ${name} (create, list, update or revoke)`);
   const subcommand = name as Subcommand;
   const { values, positionals } = parseArgs({
     args: rest,
@@ -58,13 +64,25 @@ export function parseKeys(args: string[]): { subcommand: Subcommand; options: Ke
     const tokenBudget = wholeNumber('--token-budget', values['token-budget']);
     if (rateLimit !== undefined) options.rateLimit = rateLimit;
     if (tokenBudget !== undefined) options.tokenBudget = tokenBudget;
+  } else if (subcommand === 'update') {
+    if (values.name !== undefined) {
+      if (!values.name.trim()) throw new UsageError('--name needs a name');
+      options.name = values.name;
+    }
+    const rateLimit = limitOrNone('--rate-limit', values['rate-limit']);
+    const tokenBudget = limitOrNone('--token-budget', values['token-budget']);
+    if (rateLimit !== undefined) options.rateLimit = rateLimit;
+    if (tokenBudget !== undefined) options.tokenBudget = tokenBudget;
+    if (options.name === undefined && rateLimit === undefined && tokenBudget === undefined) {
+      throw new UsageError('keys update needs --name, --rate-limit or --token-budget (N, or none to clear a limit)');
+    }
   } else if (values.name !== undefined || values['rate-limit'] !== undefined || values['token-budget'] !== undefined) {
-    throw new UsageError('--name, --rate-limit and --token-budget are options of keys create');
+    throw new UsageError('--name, --rate-limit and --token-budget are options of keys create and keys update');
   }
-  if (subcommand === 'revoke') {
+  if (subcommand === 'revoke' || subcommand === 'update') {
     const [id, ...extra] = positionals;
-    if (!id) throw new UsageError('keys revoke needs a key id (keys list shows them)');
-    if (extra.length > 0) throw new UsageError(`keys revoke takes one key id, not also: ${extra.join(' ')}`);
+    if (!id) throw new UsageError(`keys ${subcommand} needs a key id (keys list shows them)`);
+    if (extra.length > 0) throw new UsageError(`keys ${subcommand} takes one key id, not also: ${extra.join(' ')}`);
     options.id = id;
   } else if (positionals.length > 0) throw new UsageError(`keys ${subcommand} takes no arguments: ${positionals.join(' ')}`);
   return { subcommand, options };
@@ -120,7 +138,7 @@ function listed(keys: ManagedKey[]): string {
   );
 }
 
-/** `agent-api keys create|list|revoke` against a running service's admin API; resolves to the exit code. */
+/** `agent-api keys create|list|update|revoke` against a running service's admin API; resolves to the exit code. */
 export async function keys(args: string[]): Promise<number> {
   const parsed = parseKeys(args);
   if (parsed === 'help') return showUsage();
@@ -137,6 +155,13 @@ export async function keys(args: string[]): Promise<number> {
       process.stdout.write(`${created.key}\n`);
     } else if (subcommand === 'list') {
       process.stdout.write(listed((await call<KeyList>(o, 'GET', '/admin/keys')).data));
+    } else if (subcommand === 'update') {
+      const changed = await call<ManagedKey>(o, 'PATCH', `/admin/keys/${encodeURIComponent(o.id ?? '')}`, {
+        ...(o.name === undefined ? {} : { name: o.name }),
+        ...(o.rateLimit === undefined ? {} : { rate_limit_per_minute: o.rateLimit }),
+        ...(o.tokenBudget === undefined ? {} : { token_budget: o.tokenBudget }),
+      });
+      process.stdout.write(listed([changed]));
     } else {
       const revoked = await call<ManagedKey>(o, 'DELETE', `/admin/keys/${encodeURIComponent(o.id ?? '')}`);
       process.stdout.write(`revoked ${revoked.id} (${revoked.name}) at ${revoked.revoked_at ?? '?'}\n`);

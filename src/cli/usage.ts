@@ -8,6 +8,7 @@ export const USAGE = `Usage:
   agent-api runs cancel RUN_ID [--url URL] [--key KEY]
   agent-api keys create --name NAME [--rate-limit N] [--token-budget N] [--url URL] [--admin-key KEY]
   agent-api keys list [--url URL] [--admin-key KEY]
+  agent-api keys update KEY_ID [--name NAME] [--rate-limit N|none] [--token-budget N|none] [--url URL] [--admin-key KEY]
   agent-api keys revoke KEY_ID [--url URL] [--admin-key KEY]
   agent-api serve
   agent-api --help
@@ -23,6 +24,7 @@ Commands:
   runs cancel  Stop a run, wherever it runs (a run that already ended is left as it is).
   keys create  Create a managed key (the service needs ADMIN_API_KEY); prints the key, once, to stdout.
   keys list    The managed keys: id, name, created, last used, limits, tokens used, revoked.
+  keys update  Change a key's name, rate limit or token budget (none clears a limit).
   keys revoke  Revoke a key: refused on every worker and replica from the next request.
   serve        Start the service (like \`npm start\`; configured by environment variables).
 

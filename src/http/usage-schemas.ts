@@ -66,6 +66,16 @@ export const CreateKeyRequest = z.object({
 });
 export type CreateKeyRequest = z.output<typeof CreateKeyRequest>;
 
+export const UpdateKeyRequest = z
+  .strictObject({
+    name: CreateKeyRequest.shape.name.optional(),
+    rate_limit_per_minute: CreateKeyRequest.shape.rate_limit_per_minute.describe("Requests per minute for this key; null: RATE_LIMIT_PER_MINUTE's"),
+    token_budget: CreateKeyRequest.shape.token_budget.describe('Tokens (input + output) the key may use in all; null: no budget'),
+  })
+  .refine((b) => Object.keys(b).length > 0, 'name one of name, rate_limit_per_minute, token_budget to change')
+  .describe('What to change of a key: fields left out stay as they are');
+export type UpdateKeyRequest = z.output<typeof UpdateKeyRequest>;
+
 export const ManagedKey = z
   .object({
     object: z.literal('api_key'),

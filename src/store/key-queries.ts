@@ -1,5 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { ApiKeyRecord, NewApiKey } from './key-store.js';
+import type { ApiKeyRecord, KeyChanges, NewApiKey } from './key-store.js';
 import { precompile, type QueryRunner } from './precompiled.js';
 import type { Database } from './schema.js';
 
@@ -44,6 +44,11 @@ export const keyQueries = {
 
   async revoke(db: Kysely<Database>, id: string, at: string): Promise<void> {
     await db.updateTable('api_keys').set({ revoked_at: at }).where('id', '=', id).where('revoked_at', 'is', null).execute();
+  },
+
+  async update(db: Kysely<Database>, id: string, changes: KeyChanges): Promise<void> {
+    if (Object.keys(changes).length === 0) return;
+    await db.updateTable('api_keys').set(changes).where('id', '=', id).execute();
   },
 
   async touch(db: Kysely<Database>, id: string, at: string): Promise<void> {

@@ -18,6 +18,9 @@ export interface ApiKeyRecord {
 
 export type NewApiKey = Omit<ApiKeyRecord, 'last_used_at' | 'revoked_at' | 'tokens_used'>;
 
+/** What an admin may change of a key: a field left out stays; null clears a limit. */
+export type KeyChanges = Partial<Pick<ApiKeyRecord, 'name' | 'rate_limit_per_minute' | 'token_budget'>>;
+
 /**
  * Managed keys, shared by every worker and replica on the database. There is no cache in front of
  * `keyByHash`: a revoke is seen by the very next request anywhere.
@@ -31,6 +34,8 @@ export interface KeyStore {
   listKeys(): Promise<ApiKeyRecord[]>;
   /** Revokes the key at `at` (a key revoked before keeps its time); undefined for an unknown id. */
   revokeKey(id: string, at: string): Promise<ApiKeyRecord | undefined>;
+  /** Changes the key's name or limits (a budget raised takes effect on its next run); undefined for an unknown id. */
+  updateKey(id: string, changes: KeyChanges): Promise<ApiKeyRecord | undefined>;
   /** Records that the key was used at `at`. */
   touchKey(id: string, at: string): Promise<void>;
 }

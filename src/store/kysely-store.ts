@@ -8,7 +8,7 @@ import { parseSessionCursor } from './session-cursor.js';
 import { sessionQueries, summaryColumns } from './session-queries.js';
 import type { MessageRecord, Store } from './store.js';
 import { keyByHashQuery, keyQueries } from './key-queries.js';
-import type { ApiKeyRecord, KeyStore, NewApiKey } from './key-store.js';
+import type { ApiKeyRecord, KeyChanges, KeyStore, NewApiKey } from './key-store.js';
 import { usageQueries } from './usage-queries.js';
 import type { UsageQuery, UsageRecord, UsageRow, UsageStore, UsageTotals } from './usage-store.js';
 import { toRunRecord, toRunState } from './to-run-record.js';
@@ -381,6 +381,13 @@ export class KyselyStore implements Store, RunStore, KeyStore, UsageStore {
   revokeKey(id: string, at: string): Promise<ApiKeyRecord | undefined> {
     return this.inTransaction(async (tx) => {
       await keyQueries.revoke(tx, id, at);
+      return keyQueries.byId(tx, id);
+    });
+  }
+
+  updateKey(id: string, changes: KeyChanges): Promise<ApiKeyRecord | undefined> {
+    return this.inTransaction(async (tx) => {
+      await keyQueries.update(tx, id, changes);
       return keyQueries.byId(tx, id);
     });
   }

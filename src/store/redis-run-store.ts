@@ -7,7 +7,7 @@ import { BlockingConnections } from './blocking-connections.js';
 import type { LoggedEvent, NewRun, RunOutcome, RunRecord, RunSignals, RunState } from './run-store.js';
 import type { Database } from './schema.js';
 import type { Storage } from './storage.js';
-import type { ApiKeyRecord, NewApiKey } from './key-store.js';
+import type { ApiKeyRecord, KeyChanges, NewApiKey } from './key-store.js';
 import type { UsageQuery, UsageRecord, UsageRow, UsageTotals } from './usage-store.js';
 import type { MessageRecord } from './store.js';
 import { abortableSleep as sleep } from '../core/abortable-sleep.js';
@@ -209,6 +209,10 @@ export class RedisRunStore implements Storage, RunSignals {
 
   revokeKey(id: string, at: string): Promise<ApiKeyRecord | undefined> {
     return this.sql.revokeKey(id, at);
+  }
+
+  updateKey(id: string, changes: KeyChanges): Promise<ApiKeyRecord | undefined> {
+    return this.sql.updateKey(id, changes);
   }
 
   touchKey(id: string, at: string): Promise<void> {

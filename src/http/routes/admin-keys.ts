@@ -4,7 +4,8 @@ import type { ApiKeyRecord, KeyStore } from '../../store/key-store.js';
 import { generateApiKey } from '../api-keys.js';
 import { ApiError } from '../errors.js';
 import { authErrors, ErrorBody } from '../schemas.js';
-import { CreatedKey, CreateKeyRequest, KeyList, KeyParams, ManagedKey } from '../usage-schemas.js';
+import { CreatedKey, CreateKeyRequest, KeyList, KeyParams, ManagedKey, UpdateKeyRequest } from '../usage-schemas.js';
+import type { KeyChanges } from '../../store/key-store.js';
 
 /** What a client sees of a key: everything but its hash. */
 function shown({ key_hash: _hash, ...key }: ApiKeyRecord): ManagedKey {
@@ -61,6 +62,31 @@ export const adminKeyRoutes: FastifyPluginAsyncZod<{ store: KeyStore; enabled: b
     async (request) => {
       const key = await store.getKey(request.params.id);
       if (!key) throw new ApiError('key_not_found', `No key '${request.params.id}'`);
+      return shown(key);
+    },
+  );
+
+  app.patch(
+    '/admin/keys/:id',
+    {
+      schema: {
+        tags: ['admin'],
+        summary: "Change a key's name, rate limit or token budget (null clears a limit); it holds from the next request on",
+        params: KeyParams,
+        body: UpdateKeyRequest,
+        response: { 200: ManagedKey, 400: ErrorBody, 404: ErrorBody, ...adminErrors },
+      },
+    },
+    async (request) => {
+      const changes: KeyChanges = {};
+      // `undefined` (left out) keeps a field; null clears a limit.
+      for (const field of ['name', 'rate_limit_per_minute', 'token_budget'] as const) {
+        const value = request.body[field];
+        if (value !== undefined) Object.assign(changes, { [field]: value });
+      }
+      const key = await store.updateKey(request.params.id, changes);
+      if (!key) throw new ApiError('key_not_found', `No key '${request.params.id}'`);
+      request.log.info({ keyId: key.id, changes: Object.keys(changes) }, 'managed key changed');
       return shown(key);
     },
   );
