@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
+import { AgentApiError, AgentClient } from '../src/client/index.js';
 import { startFakeLlm, type FakeLlm } from './support/fake-llm.js';
 import { KEY_A, startService, waitFor, type TestService } from './support/service.js';
 
@@ -299,5 +300,40 @@ describe('managed keys across service instances on one Postgres', () => {
     assert.equal((await one.request(`/admin/keys/${id}`, { method: 'DELETE', key: ADMIN })).status, 200);
     assert.equal((await two.request('/sessions', { key })).status, 401);
     assert.equal((await one.request('/sessions', { key })).status, 401);
+  });
+});
+
+describe('AgentClient: keys and usage', () => {
+  let svc: TestService;
+  before(async () => {
+    svc = await startService({ env: { ADMIN_API_KEY: ADMIN } });
+  });
+  after(() => svc?.close());
+
+  test('the admin creates, lists, updates and revokes keys; a key reads its own usage; errors are typed', async () => {
+    const admin = new AgentClient({ baseUrl: svc.url, apiKey: ADMIN });
+    const created = await admin.keys.create({ name: 'from the client', token_budget: 500 });
+    assert.match(created.key, /^aak_/);
+    assert.ok((await admin.keys.list()).some((k) => k.id === created.id && !('key' in k)));
+
+    const user = new AgentClient({ baseUrl: svc.url, apiKey: created.key });
+    svc.fake.enqueue({ text: 'hello', usage: { prompt_tokens: 30, completion_tokens: 3 } });
+    await user.chat('hi');
+    await waitFor(() => svc.server.activeRuns === 0, 'the run to end');
+    const mine = await user.usage({ groupBy: 'model' });
+    assert.deepEqual([mine.scope, mine.total.total_tokens], ['key', 33]);
+    await assert.rejects(user.keys.list(), (err: unknown) => err instanceof AgentApiError && err.status === 403 && err.code === 'forbidden');
+    await assert.rejects(user.usage({ from: 'yesterday' }), (err: unknown) => err instanceof AgentApiError && err.status === 400);
+
+    const updated = await admin.keys.update(created.id, { token_budget: null, rate_limit_per_minute: 100 });
+    assert.deepEqual([updated.token_budget, updated.rate_limit_per_minute, updated.tokens_used], [null, 100, 33]);
+    assert.equal((await admin.keys.get(created.id)).name, 'from the client');
+    const all = await admin.usage({ groupBy: 'key', keyId: created.id });
+    assert.equal(all.scope, 'all');
+    assert.equal(all.total.runs, 1);
+
+    assert.ok((await admin.keys.revoke(created.id)).revoked_at);
+    await assert.rejects(user.sessions.list(), (err: unknown) => err instanceof AgentApiError && err.status === 401);
+    await assert.rejects(admin.keys.get('key_nope'), (err: unknown) => err instanceof AgentApiError && err.status === 404 && err.code === 'key_not_found');
   });
 });

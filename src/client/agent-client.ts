@@ -3,10 +3,22 @@
  * ReadableStream and AbortSignal only; nothing from the server but types).
  */
 import { chat, stream, type ChatOptions, type StreamOptions } from './chat.js';
+import { Keys } from './keys.js';
 import { Runs } from './runs.js';
 import { Sessions } from './sessions.js';
 import { Transport } from './transport.js';
-import type { ChatReply, StreamEvent } from './types.js';
+import type { ChatReply, StreamEvent, UsageReport } from './types.js';
+
+/** `GET /usage`'s query: dates as `YYYY-MM-DD` (UTC) or ISO-8601 times with a zone. */
+export interface UsageOptions {
+  from?: string;
+  to?: string;
+  groupBy?: 'day' | 'session' | 'model' | 'agent' | 'key';
+  /** Admin only. */
+  keyId?: string;
+  limit?: number;
+  signal?: AbortSignal;
+}
 
 export interface AgentClientOptions {
   /** e.g. 'http://127.0.0.1:8000'; '' (relative URLs) or location.origin in the browser. */
@@ -19,6 +31,8 @@ export interface AgentClientOptions {
 export class AgentClient {
   readonly sessions: Sessions;
   readonly runs: Runs;
+  /** Managed keys: only with the service's ADMIN_API_KEY as this client's key. */
+  readonly keys: Keys;
   private readonly http: Transport;
 
   constructor(options: AgentClientOptions) {
@@ -26,6 +40,14 @@ export class AgentClient {
     this.http = new Transport(options.baseUrl, options.apiKey, options.fetch ?? ((input, init) => globalThis.fetch(input, init)));
     this.sessions = new Sessions(this.http);
     this.runs = new Runs(this.http);
+    this.keys = new Keys(this.http);
+  }
+
+  /** Tokens used (`GET /usage`): this key's, or with the admin key every key's. */
+  async usage(options: UsageOptions = {}): Promise<UsageReport> {
+    const query = { from: options.from, to: options.to, group_by: options.groupBy, key_id: options.keyId, limit: options.limit };
+    const res = await this.http.request('GET', '/usage', { query, signal: options.signal });
+    return this.http.json<UsageReport>(res, options.signal);
   }
 
   /** The names of the agents the service serves (`GET /v1/models`), the default one first. */

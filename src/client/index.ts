@@ -1,6 +1,7 @@
 // Browser-safe: nothing here may import Node built-ins, or server code other than types and the
 // plain-data error registry (test/import-rules.test.ts checks it).
-export { AgentClient, type AgentClientOptions } from './agent-client.js';
+export { AgentClient, type AgentClientOptions, type UsageOptions } from './agent-client.js';
+export type { Keys, KeyLimits } from './keys.js';
 export type { ChatOptions, StreamOptions } from './chat.js';
 export type { Runs, RunEvent, RunEventsOptions } from './runs.js';
 export type { Sessions } from './sessions.js';
