@@ -1016,9 +1016,10 @@ function storeContract(name: string, locations: Locations): void {
       assert.deepEqual(
         all.rows.map((r) => [r.group, r.runs, r.input_tokens]),
         [
+          [`env:${plain.slice(0, 12)}`, 1, 7],
           [managed.id, 2, 150],
-          [null, 1, 7],
         ],
+        'a key from the environment by the start of its hash',
       );
       assert.deepEqual((await store.usage({ ...window, groupBy: 'agent' })).rows, [{ group: 'math', runs: 3, input_tokens: 157, output_tokens: 16 }]);
       assert.deepEqual(

@@ -4,8 +4,11 @@
  * naming them. The real service on the fake LLM, through inject().
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { KEY_A, KEY_B, startService, waitFor, type TestService } from './support/service.js';
+
+const sha256hex = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
 
 const ADMIN = 'admin-key-0123456789abcdef';
 
@@ -87,8 +90,11 @@ describe('usage ledger', () => {
     const byKey = await usage('?group_by=key', ADMIN);
     assert.deepEqual(
       byKey.body.data.map((r) => [r.group, r.runs]),
-      [[null, 3]],
-      'keys from VALID_API_KEYS are not managed keys: no key id',
+      [
+        [`env:${sha256hex(KEY_A).slice(0, 12)}`, 2],
+        [`env:${sha256hex(KEY_B).slice(0, 12)}`, 1],
+      ].sort((x, y) => String(x[0]).localeCompare(String(y[0]))),
+      'keys from VALID_API_KEYS: no managed id, told apart by the start of their hash',
     );
   });
 

@@ -35,7 +35,10 @@ export interface UsageTotals {
   output_tokens: number;
 }
 
-/** A group's value: the UTC day (YYYY-MM-DD), session id, model, agent or managed key id (null: none). */
+/**
+ * A group's value: the UTC day (YYYY-MM-DD), session id, model, agent, or the key: a managed key's id,
+ * else `env:` and the first 12 hex digits of the key's SHA-256 (VALID_API_KEYS, ADMIN_API_KEY). null: none.
+ */
 export type UsageRow = UsageTotals & { group: string | null };
 
 /** The usage ledger: every run's tokens, with its owner, managed key, session, agent and model. */
