@@ -16,6 +16,9 @@ export interface Caller {
 /** How often a managed key's `last_used_at` is written at most: a write per request would cost more than the lookup. */
 const TOUCH_EVERY_MS = 60_000;
 
+/** How long a record read at authentication serves the budget check of the run it starts. */
+const JUST_READ_MS = 1000;
+
 const sha256Hex = (s: string): string => createHash('sha256').update(s, 'utf8').digest('hex');
 
 /**
@@ -29,6 +32,12 @@ export class KeyAuth {
   private readonly admin: { hash: Buffer; owner: string } | undefined;
   /** Owners whose keys live in memory: never looked up for a budget. */
   private readonly memoryOwners: Set<string>;
+  /**
+   * The record each managed key's last request read, for the budget check of the run that request
+   * starts a moment later (a second read of the same row was a measurable part of a turn). One
+   * entry per managed key at most, and only keys that exist get one.
+   */
+  private readonly justRead = new Map<string, { key: ApiKeyRecord; at: number }>();
 
   constructor(
     envKeys: readonly string[],
@@ -58,6 +67,7 @@ export class KeyAuth {
     const managed = await this.store.keyByHash(hash);
     if (!managed) return undefined;
     if (managed.revoked_at !== null) return 'revoked';
+    this.justRead.set(hash, { key: managed, at: Date.now() });
     await this.touch(managed);
     return { owner: hash, admin: false, managed };
   }
@@ -65,7 +75,10 @@ export class KeyAuth {
   /** Refuses a run for a managed key whose recorded usage has reached its token budget. */
   async admit(owner: string): Promise<void> {
     if (this.memoryOwners.has(owner)) return;
-    const key = await this.store.keyByHash(owner);
+    const read = this.justRead.get(owner);
+    // Read for this very request (a run starts right after its request is authenticated); older,
+    // and the row is read again, so a raised budget or recorded usage is seen.
+    const key = read && Date.now() - read.at < JUST_READ_MS ? read.key : await this.store.keyByHash(owner);
     if (!key || key.token_budget === null || key.tokens_used < key.token_budget) return;
     throw new RunError(
       'budget_exceeded',

@@ -9,7 +9,7 @@ import { sessionQueries, summaryColumns } from './session-queries.js';
 import type { MessageRecord, Store } from './store.js';
 import { keyByHashQuery, keyQueries } from './key-queries.js';
 import type { ApiKeyRecord, KeyChanges, KeyStore, NewApiKey } from './key-store.js';
-import { usageQueries } from './usage-queries.js';
+import { usageQueries, usageRecorder } from './usage-queries.js';
 import type { UsageQuery, UsageRecord, UsageRow, UsageStore, UsageTotals } from './usage-store.js';
 import { toRunRecord, toRunState } from './to-run-record.js';
 
@@ -70,11 +70,13 @@ export class KyselyStore implements Store, RunStore, KeyStore, UsageStore {
   private readonly q: ReturnType<typeof sessionQueries>;
   private readonly r: ReturnType<typeof runQueries>;
   private readonly keyByHashQ: ReturnType<typeof keyByHashQuery>;
+  private readonly recordUsageQ: ReturnType<typeof usageRecorder>;
 
   constructor(private readonly db: Kysely<Database>) {
     this.q = sessionQueries(db);
     this.r = runQueries(db);
     this.keyByHashQ = keyByHashQuery(db);
+    this.recordUsageQ = usageRecorder(db);
   }
 
   /** Runs `work` on a view of this store whose every call is part of one transaction: one commit. */
@@ -397,7 +399,7 @@ export class KyselyStore implements Store, RunStore, KeyStore, UsageStore {
   }
 
   recordUsage(record: UsageRecord): Promise<void> {
-    return this.inTransaction((tx) => usageQueries.record(tx, record));
+    return this.recordUsageQ(this.db, record);
   }
 
   usage(query: UsageQuery): Promise<{ rows: UsageRow[]; total: UsageTotals }> {

@@ -1,4 +1,5 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
+import { precompile, type QueryRunner } from './precompiled.js';
 import type { Database } from './schema.js';
 import type { UsageGroup, UsageQuery, UsageRecord, UsageRow, UsageTotals } from './usage-store.js';
 
@@ -16,25 +17,49 @@ const groupColumn: Record<UsageGroup, RawBuilder<string | null>> = {
 /** SUM and COUNT are BIGINT (strings from node-postgres) and SUM of no rows is null. */
 const count = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
 
+/**
+ * Recording a run's usage, compiled once (see precompile): it runs at the end of every run, and
+ * building the two queries per run cost more than SQLite took to run them.
+ */
+export function usageRecorder(db: Kysely<Database>): (runner: QueryRunner, r: UsageRecord) => Promise<void> {
+  const insert = precompile((a) =>
+    db
+      .insertInto('usage_ledger')
+      .values({
+        run_id: a(0),
+        owner: a(1),
+        key_id: db.selectFrom('api_keys').select('id').where('key_hash', '=', a(1)),
+        session_id: a(2),
+        agent: a(3),
+        model: a(4),
+        input_tokens: a(5),
+        output_tokens: a(6),
+        created_at: a(7),
+      })
+      .onConflict((oc) => oc.column('run_id').doNothing())
+      .returning('key_id'),
+  );
+  const addTokens = precompile((a) =>
+    db
+      .updateTable('api_keys')
+      .set({ tokens_used: sql<number>`tokens_used + ${a(0)}` })
+      .where('id', '=', a(1)),
+  );
+  // The row, under the managed key of its owner if any; then, for a managed key only, its running
+  // total. Two commits, not one transaction: a transaction was a third of the cost on every run,
+  // and most runs (keys from the environment) need the insert alone. A process that dies between
+  // the two leaves that run's tokens out of its key's total: a budget is approximate anyway (runs
+  // already going are never cut off).
+  return async (runner, r) => {
+    const inserted = await insert(runner, r.run_id, r.owner, r.session_id, r.agent, r.model, r.input_tokens, r.output_tokens, r.created_at);
+    const keyId = inserted.rows[0]?.key_id;
+    const tokens = r.input_tokens + r.output_tokens;
+    if (keyId !== undefined && keyId !== null && tokens > 0) await addTokens(runner, tokens, keyId);
+  };
+}
+
 /** The usage ledger's queries on a Kysely database (or transaction). */
 export const usageQueries = {
-  /** The run's row, under the managed key of its owner if any, and that key's running total, as one write. */
-  async record(db: Kysely<Database>, r: UsageRecord): Promise<void> {
-    const inserted = await db
-      .insertInto('usage_ledger')
-      .values({ ...r, key_id: db.selectFrom('api_keys').select('id').where('key_hash', '=', r.owner) })
-      .onConflict((oc) => oc.column('run_id').doNothing())
-      .executeTakeFirst();
-    const tokens = r.input_tokens + r.output_tokens;
-    if ((inserted.numInsertedOrUpdatedRows ?? 0n) > 0n && tokens > 0) {
-      await db
-        .updateTable('api_keys')
-        .set({ tokens_used: sql<number>`tokens_used + ${tokens}` })
-        .where('key_hash', '=', r.owner)
-        .execute();
-    }
-  },
-
   async report(db: Kysely<Database>, q: UsageQuery): Promise<{ rows: UsageRow[]; total: UsageTotals }> {
     let base = db.selectFrom('usage_ledger').where('created_at', '>=', q.from).where('created_at', '<', q.to);
     if (q.owner !== undefined) base = base.where('owner', '=', q.owner);
