@@ -138,6 +138,10 @@ describe('usage ledger', () => {
     assert.equal(past.status, 200);
     assert.equal(past.body.to, '2020-01-31T21:00:00.000Z');
     assert.equal(past.body.total.runs, 0);
+    const blank = await usage('?from=&to=&group_by=day');
+    assert.equal(blank.status, 200, 'empty from= and to= are the defaults');
+    assert.equal(Date.parse(blank.body.to) - Date.parse(blank.body.from), 30 * 24 * 3600_000);
+    assert.equal(blank.body.total.runs, 2);
   });
 
   test('limit lists the first groups and says there are more; the total counts them all', async () => {

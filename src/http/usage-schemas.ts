@@ -18,9 +18,12 @@ const instant = (endOfDay: boolean) =>
     })
     .transform((s) => Date.parse(s) + (endOfDay && DATE.test(s) ? 24 * 3600_000 : 0));
 
+/** `?from=` (empty, as a form or a template leaves it) is the default, not a bad date. */
+const blankIsUnset = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+
 export const UsageQuery = z.object({
-  from: instant(false).optional().describe('Start (included): a date (UTC) or an ISO-8601 time; default 30 days before `to`'),
-  to: instant(true).optional().describe('End (excluded; a plain date includes that whole day, UTC); default now'),
+  from: z.preprocess(blankIsUnset, instant(false).optional()).describe('Start (included): a date (UTC) or an ISO-8601 time; default 30 days before `to`'),
+  to: z.preprocess(blankIsUnset, instant(true).optional()).describe('End (excluded; a plain date includes that whole day, UTC); default now'),
   group_by: z.enum(USAGE_GROUPS).default('day').describe('`day` (UTC), `session`, `model`, `agent`, or `key` (admin only)'),
   key_id: z.string().min(1).max(100).optional().describe('Admin only: just this managed key'),
   limit: z.coerce.number().int().min(1).max(10_000).default(1000).describe('Most groups listed; `total` counts every run'),
