@@ -7,7 +7,7 @@
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 
 export interface Baseline {
@@ -34,17 +34,27 @@ function why(err: unknown): string {
   return text.trim().split('\n').slice(-3).join(' ').replaceAll('|', '/');
 }
 
-/** `npm run build` in `dir`, in a process group of its own so that an interrupted benchmark can stop all of it. */
-function npmBuild(dir: string, started: (child: ChildProcess) => void): Promise<void> {
+/**
+ * better-sqlite3 compiles on install, and node-gyp cannot download Node's headers offline: point it
+ * at the running Node's own (as .ci/run does) unless a nodedir is already set.
+ */
+function withNodeHeaders(): NodeJS.ProcessEnv {
+  const prefix = dirname(dirname(process.execPath));
+  if (process.env['npm_config_nodedir'] || !existsSync(join(prefix, 'include/node/node.h'))) return process.env;
+  return { ...process.env, npm_config_nodedir: prefix };
+}
+
+/** `npm <args>` in `dir`, in a process group of its own so that an interrupted benchmark can stop all of it. */
+function npm(dir: string, args: string[], started: (child: ChildProcess) => void): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn('npm', ['run', 'build', '--silent'], { cwd: dir, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('npm', args, { cwd: dir, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: withNodeHeaders() });
     started(child);
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
     child.on('error', reject);
     child.on('close', (code, signal) =>
-      code === 0 ? resolve() : reject(Object.assign(new Error(`npm run build: ${signal ?? `exit ${code}`}`), { stderr: output })),
+      code === 0 ? resolve() : reject(Object.assign(new Error(`npm ${args.join(' ')}: ${signal ?? `exit ${code}`}`), { stderr: output })),
     );
   });
 }
@@ -111,14 +121,22 @@ export async function buildBaseline(root: string, commit: string, progress: (lin
 
   try {
     await git('worktree', 'add', '--detach', dir, sha);
-    // The old build runs on today's packages: fine while their major versions match (e6bd7c5's
-    // package.json differs from today's only by ioredis, which it does not import).
-    symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir');
+    // The old build runs on today's packages while its own lockfile names only packages that today's
+    // has too (a link, no install: fine while their major versions match); once a package it imports is gone (4f99fe9 still used
+    // @fastify/helmet), it gets its own `npm ci` (a few minutes: better-sqlite3 compiles).
+    const deps = (file: string) => Object.keys((JSON.parse(readFileSync(file, 'utf8')) as { packages?: Record<string, unknown> }).packages ?? {});
+    const today = new Set(deps(join(root, 'package-lock.json')));
+    const missing = deps(join(dir, 'package-lock.json')).filter((d) => d.startsWith('node_modules/') && !today.has(d));
+    if (missing.length === 0) symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir');
+    else {
+      progress(`installing ${commit}'s own packages (${missing.length} differ from today's, e.g. ${missing[0]}): npm ci`);
+      await npm(dir, ['ci', '--no-audit', '--no-fund', '--silent'], (child) => (building = child));
+    }
     const script = (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { scripts?: Record<string, string> }).scripts?.['build'];
     if (script === undefined) throw Object.assign(new Error(`${commit} has no build script`), { stderr: '' });
     progress(`building ${commit} in ${dir}: ${script}`);
     const started = Date.now();
-    await npmBuild(dir, (child) => (building = child));
+    await npm(dir, ['run', 'build', '--silent'], (child) => (building = child));
     const server = join(dir, 'bench/servers/agent-server.mjs');
     if (!existsSync(server)) throw new Error(`${commit} has no bench/servers/agent-server.mjs`);
     return {
